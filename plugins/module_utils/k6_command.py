@@ -1,0 +1,173 @@
+# -*- coding: utf-8 -*-
+# Copyright: loadops.k6 contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""k6 command lines and environments for loadops.k6.
+
+Private to the loadops.k6 collection: no stability promise outside it.
+
+Each k6 option is declared once in RUN_OPTIONS (option name -> how it renders); callers pass
+parameters, never strings to concatenate.
+"""
+from __future__ import annotations
+
+import re
+
+# Environment k6 always gets from us: no phoning home, no colour codes in the log.
+BASE_ENV = {
+    "K6_NO_USAGE_REPORT": "true",
+    "K6_NO_COLOR": "true",
+}
+
+SECRET_KEY_PATTERN = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|CREDENTIAL)", re.I)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@", re.I)
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.I)
+
+
+def parse_size(value):
+    """'512m' / '2g' / '1.5G' / '1048576' -> bytes (int). ValueError names the bad value."""
+    if isinstance(value, bool):
+        raise ValueError("memory_limit %r is not a size; use a number of bytes or a suffix k, m, g or t (e.g. 512m, 2g)" % (value,))
+    if isinstance(value, (int, float)):
+        number, unit = float(value), ""
+    else:
+        match = _SIZE_RE.match(str(value))
+        if not match:
+            raise ValueError("memory_limit %r is not a size; use a number of bytes or a suffix k, m, g or t (e.g. 512m, 2g)" % (value,))
+        number, unit = float(match.group(1)), match.group(2).lower()
+    size = int(number * _SIZE_UNITS[unit])
+    if size < 32 * 1024 ** 2:
+        raise ValueError("memory_limit %r is below 32m; k6 cannot start in less" % (value,))
+    return size
+
+
+def parse_cpus(value):
+    """'1.5' -> 1.5 CPUs. ValueError names the bad value."""
+    try:
+        cpus = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("cpu_limit %r is not a number of CPUs; use e.g. 0.5, 1 or 1.5" % (value,))
+    if not cpus > 0 or cpus != cpus or cpus == float("inf"):
+        raise ValueError("cpu_limit %r must be a positive number of CPUs (e.g. 0.5, 1, 1.5)" % (value,))
+    if cpus < 0.01:
+        raise ValueError("cpu_limit %r is below 0.01 CPUs, the smallest quota we set" % (value,))
+    return cpus
+
+
+def _flag(name):
+    return lambda value: [name, str(value)]
+
+
+def _repeated(name, fmt=str):
+    return lambda values: [part for value in values for part in (name, fmt(value))]
+
+
+def _switch(name):
+    return lambda value: [name] if value else []
+
+
+# option -> renderer(value) -> argv fragment. Order here is the order on the command line.
+RUN_OPTIONS = (
+    ("quiet", _switch("--quiet")),
+    ("address", _flag("--address")),
+    ("tags", lambda tags: [p for k in sorted(tags) for p in ("--tag", "%s=%s" % (k, tags[k]))]),
+    ("outputs", _repeated("--out")),
+    ("summary_export", _flag("--summary-export")),
+    ("summary_trend_stats", lambda stats: ["--summary-trend-stats", ",".join(stats)]),
+    ("execution_segment", _flag("--execution-segment")),
+    ("execution_segment_sequence", _flag("--execution-segment-sequence")),
+)
+
+
+def build_run_argv(k6_path, script, **options):
+    """argv for `k6 run`; options named in RUN_OPTIONS, None/empty values are left out."""
+    known = {name for name, _ in RUN_OPTIONS}
+    unknown = set(options) - known
+    if unknown:
+        raise TypeError("unknown k6 run option(s): %s" % ", ".join(sorted(unknown)))
+    argv = [k6_path, "run"]
+    for name, render in RUN_OPTIONS:
+        value = options.get(name)
+        if value is None or value == [] or value == {}:
+            continue
+        argv.extend(render(value))
+    argv.append(script)
+    return argv
+
+
+def build_inspect_argv(k6_path, script):
+    return [k6_path, "inspect", "--execution-requirements", script]
+
+
+def build_env(base, user_env=None, html_report=None):
+    """k6's environment: the caller's base, our fixed settings, then the user's env."""
+    env = dict(base)
+    env.update(BASE_ENV)
+    if html_report:
+        env["K6_WEB_DASHBOARD"] = "true"
+        env["K6_WEB_DASHBOARD_EXPORT"] = html_report
+        # -1: no dashboard HTTP server (parallel runs would fight over port 5665); export still works.
+        env["K6_WEB_DASHBOARD_PORT"] = "-1"
+    for key, value in (user_env or {}).items():
+        env[str(key)] = "" if value is None else str(value)
+    return env
+
+
+def secret_values(user_env=None, outputs=None):
+    """Values that must never be shown: env values under secret-looking keys, URL passwords."""
+    found = set()
+    for key, value in (user_env or {}).items():
+        if value not in (None, "") and SECRET_KEY_PATTERN.search(str(key)):
+            found.add(str(value))
+    for output in outputs or []:
+        for match in _URL_USERINFO.finditer(str(output)):
+            found.add(match.group("password"))
+    return found
+
+
+def mask(text, secrets):
+    """Replace URL passwords and each known secret in text with ********."""
+    text = _URL_USERINFO.sub(lambda m: "%s%s:********@" % (m.group("scheme"), m.group("user")), text)
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "********")
+    return text
+
+
+def render_cmd(argv, secrets=()):
+    """One shell-quoted line for humans, secrets masked."""
+    import shlex
+
+    return mask(" ".join(shlex.quote(part) for part in argv), secrets)
+
+
+def parse_inspect(stdout):
+    """`k6 inspect --execution-requirements` JSON -> {max_vus, total_duration_s}."""
+    import json
+
+    data = json.loads(stdout)
+    return {
+        "max_vus": int(data.get("maxVUs", 0)),
+        "total_duration_s": parse_duration(data.get("totalDuration", "0s")),
+    }
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
+_DURATION_FACTORS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_duration(text):
+    """Go duration ('14m30s', '1h0m0s', '500ms') -> seconds as float."""
+    text = str(text).strip()
+    if text in ("", "0"):
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            raise ValueError("not a duration: %r" % text)
+        total += float(match.group(1)) * _DURATION_FACTORS[match.group(2)]
+        pos = match.end()
+    if pos != len(text):
+        raise ValueError("not a duration: %r" % text)
+    return total

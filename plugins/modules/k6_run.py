@@ -1,0 +1,264 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: loadops.k6 contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: k6_run
+short_description: Run a k6 script under CPU and memory limits and return a verdict
+version_added: 0.1.0
+description:
+  - Runs C(k6 run) on the load machine inside a child cgroup of the module's own (cgroup v1 or v2)
+    with optional memory and CPU limits, writes the summary, log and HTML report under
+    O(results_dir)/<testid>, and returns every threshold with its observed value, the checks,
+    headline metrics and evidence on whether the load generator itself was the bottleneck.
+  - The script is validated first with C(k6 inspect --execution-requirements); in check mode that is
+    all that happens.
+  - The summary export of k6 marks a threshold C(true) when it was crossed; this module reports
+    C(passed=true) when it held.
+  - Secrets in O(env) (keys containing PASSWORD, TOKEN, SECRET, API_KEY or CREDENTIAL) and passwords
+    inside O(outputs) URLs are masked in C(cmd), C(msg) and Ansible's output.
+author:
+  - loadops.k6 developers
+attributes:
+  check_mode:
+    support: full
+    details: Validates the script and estimates its memory; runs no load.
+  diff_mode:
+    support: none
+  idempotent:
+    support: none
+    details: Every run is a new load test and reports RV(ignore:changed=true).
+options:
+  script:
+    description: Path of the k6 script on the load machine.
+    type: path
+    required: true
+  k6_path:
+    description: Path of the k6 binary. Defaults to C(k6) on E(PATH).
+    type: path
+  runner:
+    description:
+      - How k6 is started. Only V(binary) is implemented in this version; V(auto) means V(binary).
+    type: str
+    choices: [auto, binary]
+    default: auto
+  env:
+    description: Environment variables for k6 and the script (C(__ENV)).
+    type: dict
+    default: {}
+  tags:
+    description:
+      - Tags added to every metric. A C(testid) tag is always set; it is generated when not given
+        and names the run's results directory.
+    type: dict
+    default: {}
+  outputs:
+    description:
+      - k6 C(--out) values, for example V(influxdb=http://127.0.0.1:8086/k6) or V(json=/tmp/k6.json).
+    type: list
+    elements: str
+    default: []
+  summary_trend_stats:
+    description: Statistics k6 computes for trend metrics.
+    type: list
+    elements: str
+    default: [avg, min, med, max, p(90), p(95), p(99)]
+  memory_limit:
+    description: Memory limit for k6, for example V(512m) or V(2g). No limit when unset.
+    type: str
+  cpu_limit:
+    description: CPU limit for k6 in CPUs, for example V(1.5). No limit when unset.
+    type: str
+  limiter:
+    description:
+      - How the limits are applied. V(auto) and V(cgroup) create a child cgroup (v2 or v1) under
+        the module's own cgroup; V(none) applies no limit (and refuses limits).
+    type: str
+    choices: [auto, cgroup, none]
+    default: auto
+  abort_on_fail:
+    description:
+      - Sets C(K6_ABORT_ON_FAIL=true) for scripts that read it (ours do) so thresholds stop the
+        test when crossed.
+    type: bool
+    default: false
+  fail_on_thresholds:
+    description: When false, a run whose only problem is crossed thresholds does not fail the task.
+    type: bool
+    default: true
+  execution_segment:
+    description: This runner's part of a distributed test, for example V(0:1/3).
+    type: str
+  execution_segment_sequence:
+    description: All runners' segment points, for example V(0,1/3,2/3,1). Required with O(execution_segment).
+    type: str
+  api_address:
+    description: Address of k6's REST API. The empty string (default) disables it, so runs do not collide.
+    type: str
+    default: ""
+  timeout:
+    description: Seconds the whole run may take; then k6 is stopped (SIGTERM, then SIGKILL after 30 s).
+    type: float
+  results_dir:
+    description: Directory on the load machine under which C(<testid>/) receives the artifacts.
+    type: path
+    default: /var/lib/loadops/results
+  html_report:
+    description: Write k6's web-dashboard HTML report to C(report.html).
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Smoke test the demo target under 1 CPU and 512 MiB
+  loadops.k6.k6_run:
+    script: /opt/loadops/k6/scripts/scenarios/smoke.js
+    env:
+      K6_BASE_URL: http://127.0.0.1:8480
+    outputs:
+      - influxdb=http://127.0.0.1:8086/k6
+    memory_limit: 512m
+    cpu_limit: "1"
+  register: smoke
+
+- name: Validate a script and estimate its memory without running it
+  loadops.k6.k6_run:
+    script: /opt/loadops/k6/scripts/scenarios/stress.js
+    memory_limit: 2g
+  check_mode: true
+"""
+
+RETURN = r"""
+verdict:
+  description: Outcome of the run; null in check mode.
+  returned: always
+  type: str
+  sample: thresholds_failed
+  choices: [passed, thresholds_failed, aborted, script_failed, script_error, config_error, oom_killed, timeout, interrupted, k6_error]
+testid:
+  description: The run's id, also the C(testid) tag on every metric.
+  returned: always
+  type: str
+  sample: smoke-20261125T210000Z-ab12
+thresholds:
+  description: Every threshold; C(passed) is true when it held.
+  returned: when k6 ran
+  type: list
+  elements: dict
+  sample: [{"metric": "http_req_duration{type:read}", "expression": "p(95)<200", "passed": true,
+            "observed": {"stat": "p(95)", "value": 12.5, "unit": "ms"}, "abort_on_fail": false}]
+checks:
+  description: Passes and fails of every check.
+  returned: when k6 ran
+  type: list
+  elements: dict
+  sample: [{"name": "status is 200", "path": "::status is 200", "passes": 30, "fails": 0}]
+metrics:
+  description: Headline metrics (requests, rate, failure rate, duration percentiles, iterations, VUs, data, dropped iterations).
+  returned: when k6 ran
+  type: dict
+  sample: {"requests": 300, "request_rate": 10.0, "failure_rate": 0.0, "duration_ms": {"p95": 3.1}}
+endpoints:
+  description: Per C(name) tag, where the script has submetrics for it.
+  returned: when k6 ran
+  type: list
+  elements: dict
+  sample: [{"name": "/api/tasks/", "count": 30, "failure_rate": 0.0, "p95_ms": 4.2}]
+generator:
+  description: The load machine's own health during the run.
+  returned: when k6 ran
+  type: dict
+  sample: {"limiter": "cgroup", "cgroup_version": 1, "memory_peak_bytes": 52428800, "memory_limit_bytes": 536870912,
+           "cpu_limit": 1.0, "cpu_seconds": 3.2, "throttled_share": 0.0, "oom_killed": false, "saturated": false, "reasons": []}
+requirements:
+  description: From C(k6 inspect); C(memory_estimate_bytes) is our rough estimate.
+  returned: when the script is valid
+  type: dict
+  sample: {"max_vus": 1, "total_duration_s": 60.0, "memory_estimate_bytes": 90177536}
+artifacts:
+  description: Paths on the load machine; a value is null when k6 did not write that file.
+  returned: when k6 ran
+  type: dict
+  sample: {"dir": "/var/lib/loadops/results/smoke-x", "summary": "/var/lib/loadops/results/smoke-x/summary.json",
+           "log": "/var/lib/loadops/results/smoke-x/k6.log", "html_report": "/var/lib/loadops/results/smoke-x/report.html"}
+k6_version:
+  description: Version reported by the k6 binary.
+  returned: always
+  type: str
+  sample: 1.1.0
+cmd:
+  description: The k6 command line, secrets masked.
+  returned: when k6 ran
+  type: str
+  sample: k6 run --quiet --address '' --tag testid=smoke-x /opt/loadops/k6/scripts/scenarios/smoke.js
+rc:
+  description: k6's exit code (negative for a signal).
+  returned: always
+  type: int
+  sample: 99
+duration_s:
+  description: Wall time of the module's work in seconds.
+  returned: always
+  type: float
+  sample: 31.4
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.loadops.k6.plugins.module_utils.k6_runner import K6Run, RunError
+from ansible_collections.loadops.k6.plugins.module_utils.k6_command import secret_values
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            script=dict(type="path", required=True),
+            k6_path=dict(type="path"),
+            runner=dict(type="str", default="auto", choices=["auto", "binary"]),
+            env=dict(type="dict", default={}),
+            tags=dict(type="dict", default={}),
+            outputs=dict(type="list", elements="str", default=[]),
+            summary_trend_stats=dict(type="list", elements="str",
+                                     default=["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"]),
+            memory_limit=dict(type="str"),
+            cpu_limit=dict(type="str"),
+            limiter=dict(type="str", default="auto", choices=["auto", "cgroup", "none"]),
+            abort_on_fail=dict(type="bool", default=False),
+            fail_on_thresholds=dict(type="bool", default=True),
+            execution_segment=dict(type="str"),
+            execution_segment_sequence=dict(type="str"),
+            api_address=dict(type="str", default=""),
+            timeout=dict(type="float"),
+            results_dir=dict(type="path", default="/var/lib/loadops/results"),
+            html_report=dict(type="bool", default=True),
+        ),
+        required_by={"execution_segment": "execution_segment_sequence"},
+        supports_check_mode=True,
+    )
+    params = dict(module.params)
+    for secret in secret_values(params["env"], params["outputs"]):
+        module.no_log_values.add(secret)
+    if params["abort_on_fail"]:
+        params["env"] = dict(params["env"], K6_ABORT_ON_FAIL="true")
+    run = K6Run(params, check_mode=module.check_mode)
+    try:
+        result = run.run()
+    except RunError as exc:
+        module.fail_json(msg=str(exc), verdict=None)
+    except Exception as exc:  # a bug of ours: say so plainly, keep the trace for -vvv
+        module.fail_json(msg="loadops.k6.k6_run internal error: %s" % exc, exception=traceback.format_exc())
+    warnings = result.pop("warnings", [])
+    for text in warnings:
+        module.warn(text)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
