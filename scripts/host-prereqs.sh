@@ -28,7 +28,7 @@ export CI=true DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true
 export NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l  # no needrestart prompts/restarts
 export PATH="$PATH:/usr/sbin:/sbin"
 
-PKGS=(docker.io debootstrap influxdb debian-archive-keyring)  # keyring: debootstrap of bookworm on Ubuntu
+PKGS=(docker.io debootstrap influxdb shellcheck debian-archive-keyring)  # keyring: debootstrap of bookworm on Ubuntu
 APT_MAX_AGE="${LOADOPS_APT_MAX_AGE:-86400}"
 DOCKERD_LOG="${LOADOPS_DOCKERD_LOG:-/var/log/loadops-dockerd.log}"
 DOCKER_WAIT="${LOADOPS_DOCKER_WAIT:-60}"

@@ -22,7 +22,7 @@ options:
     type: str
     default: ""
 author:
-  - loadops.k6 developers
+  - loadops.k6 developers (@loadops)
 """
 
 EXAMPLES = r"""

@@ -10,6 +10,7 @@ parameters, never strings to concatenate.
 """
 from __future__ import annotations
 
+import math
 import re
 
 # Environment k6 always gets from us: no phoning home, no colour codes in the log.
@@ -48,7 +49,7 @@ def parse_cpus(value):
         cpus = float(value)
     except (TypeError, ValueError):
         raise ValueError("cpu_limit %r is not a number of CPUs; use e.g. 0.5, 1 or 1.5" % (value,))
-    if not cpus > 0 or cpus != cpus or cpus == float("inf"):
+    if math.isnan(cpus) or cpus <= 0 or math.isinf(cpus):
         raise ValueError("cpu_limit %r must be a positive number of CPUs (e.g. 0.5, 1, 1.5)" % (value,))
     if cpus < 0.01:
         raise ValueError("cpu_limit %r is below 0.01 CPUs, the smallest quota we set" % (value,))
@@ -82,7 +83,7 @@ RUN_OPTIONS = (
 
 def build_run_argv(k6_path, script, **options):
     """argv for `k6 run`; options named in RUN_OPTIONS, None/empty values are left out."""
-    known = {name for name, _ in RUN_OPTIONS}
+    known = {name for name, _render in RUN_OPTIONS}
     unknown = set(options) - known
     if unknown:
         raise TypeError("unknown k6 run option(s): %s" % ", ".join(sorted(unknown)))
@@ -97,7 +98,9 @@ def build_run_argv(k6_path, script, **options):
 
 
 def build_inspect_argv(k6_path, script):
-    return [k6_path, "inspect", "--execution-requirements", script]
+    # `k6 inspect` hides the process environment from the script unless told (k6 1.1.0, measured);
+    # `k6 run` passes it, so without the flag scaled profiles would be inspected unscaled.
+    return [k6_path, "inspect", "--execution-requirements", "--include-system-env-vars", script]
 
 
 def build_env(base, user_env=None, html_report=None):

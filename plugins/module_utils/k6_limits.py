@@ -31,7 +31,7 @@ def read_proc_cgroups(text):
         parts = line.split(":", 2)
         if len(parts) != 3:
             continue
-        _, controllers, path = parts
+        _hierarchy_id, controllers, path = parts
         if controllers == "":
             paths[""] = path
         for controller in controllers.split(","):
@@ -73,7 +73,7 @@ def _write(path, value):
 def _kv(path):
     out = {}
     for line in (_read(path, "") or "").splitlines():
-        key, _, value = line.partition(" ")
+        key, _sep, value = line.partition(" ")
         try:
             out[key] = int(value)
         except ValueError:
@@ -153,7 +153,7 @@ class _CgroupLimiter(NoLimiter):
     def cleanup(self):
         """Kill what is left inside, remove the cgroups (children first). Returns leftover pids."""
         killed = []
-        for _ in range(50):
+        for _attempt in range(50):
             pids = self._pids()
             if not pids:
                 break
@@ -165,7 +165,7 @@ class _CgroupLimiter(NoLimiter):
                     pass
             time.sleep(0.1)
         for path in reversed(self.dirs):
-            for _ in range(50):
+            for _attempt in range(50):
                 try:
                     self.remove_dir(path)
                     break

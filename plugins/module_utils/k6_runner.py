@@ -78,7 +78,7 @@ def validate_segment(segment, sequence):
 def new_testid(script):
     base = re.sub(r"[^A-Za-z0-9_-]+", "-", os.path.splitext(os.path.basename(script))[0]).strip("-") or "run"
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(4))
+    suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _i in range(4))
     return "%s-%s-%s" % (base, stamp, suffix)
 
 
@@ -186,7 +186,7 @@ class K6Run(object):
 
     def k6_version(self):
         try:
-            out = subprocess.run([self.k6, "version"], capture_output=True, text=True, timeout=30).stdout
+            out = subprocess.run([self.k6, "version"], capture_output=True, text=True, timeout=30, check=False).stdout
         except (OSError, subprocess.TimeoutExpired):
             return None
         match = re.search(r"v(\d+\.\d+\.\d+\S*)", out)
@@ -194,7 +194,7 @@ class K6Run(object):
 
     def inspect(self):
         argv = cmdlib.build_inspect_argv(self.k6, self.p["script"])
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False,
                               env=self._env(), cwd=os.path.dirname(os.path.abspath(self.p["script"])))
         if proc.returncode != 0:
             return proc.returncode, None, (proc.stderr or proc.stdout)
@@ -210,7 +210,7 @@ class K6Run(object):
     def run(self):
         started = time.time()
         self.validate()
-        result = {"changed": False, "testid": self.testid, "k6_version": self.k6_version(), "warnings": []}
+        result = {"changed": True, "testid": self.testid, "k6_version": self.k6_version(), "warnings": []}
         rc, info, err = self.inspect()
         if rc != 0:
             verdict = summ.verdict_from(rc, None, err)

@@ -21,16 +21,19 @@ description:
   - Secrets in O(env) (keys containing PASSWORD, TOKEN, SECRET, API_KEY or CREDENTIAL) and passwords
     inside O(outputs) URLs are masked in C(cmd), C(msg) and Ansible's output.
 author:
-  - loadops.k6 developers
+  - loadops.k6 developers (@loadops)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Validates the script and estimates its memory; runs no load.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: none
-    details: Every run is a new load test and reports RV(ignore:changed=true).
+    details: Every run is a new load test.
 options:
   script:
     description: Path of the k6 script on the load machine.

@@ -56,7 +56,7 @@ def run_module(args, check=False, timeout=120):
 
 def own_memory_cgroup():
     for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
+        _hierarchy_id, controllers, path = line.split(":", 2)
         if "memory" in controllers.split(","):
             return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
     return None
@@ -67,7 +67,7 @@ def leftover_cgroups():
     found = []
     for controller in ("memory", "cpu", "cpuacct"):
         for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
+            _hierarchy_id, controllers, path = line.split(":", 2)
             if controller in controllers.split(","):
                 base = Path("/sys/fs/cgroup") / controller / path.lstrip("/")
                 if base.is_dir():

@@ -170,7 +170,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(demo_target):
     parts = urlsplit(demo_target)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
-        for _ in range(3):
+        for _attempt in range(3):
             conn.request("GET", "/health/")
             resp = conn.getresponse()
             assert (resp.status, resp.read()) == (200, b"OK")
@@ -215,7 +215,7 @@ def test_cli_flags_override_the_knob_file(demo_target_factory, tmp_path):
 def test_error_rate_one_always_gives_500(demo_target_factory):
     target = demo_target_factory("--error-rate", "/api/assets/=1")
     token = token_for(target.url)
-    assert {call(target.url, "GET", "/api/assets/", token=token).status for _ in range(10)} == {500}
+    assert {call(target.url, "GET", "/api/assets/", token=token).status for _i in range(10)} == {500}
     assert call(target.url, "GET", "/api/budgets/", token=token).status == 200
 
 
@@ -256,7 +256,7 @@ def test_credentials_come_from_env_and_flags_override_env(demo_target_factory):
     (["--latency", "/api/tasks/"], "PATH=VALUE"),
 ])
 def test_invalid_knobs_exit_2_with_a_message(args, message):
-    result = subprocess.run([sys.executable, str(DEMO_TARGET), "--port", "0", *args],
+    result = subprocess.run(check=False, args=[sys.executable, str(DEMO_TARGET), "--port", "0", *args],
                             capture_output=True, text=True, timeout=10)
     assert result.returncode == 2
     assert message in result.stderr

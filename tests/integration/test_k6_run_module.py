@@ -135,6 +135,15 @@ def test_check_mode_validates_and_estimates_without_running(base_args):
     assert not Path(base_args["results_dir"]).exists()
 
 
+def test_check_mode_inspects_the_script_with_its_env_like_run_does(base_args):
+    scenario = Path(__file__).resolve().parents[2] / "k6" / "scripts" / "scenarios" / "stress.js"
+    full = run_module(dict(base_args, script=str(scenario)), check=True)
+    scaled = run_module(dict(base_args, script=str(scenario), env={"K6_TIME_SCALE": "0.01", "K6_VU_SCALE": "0.1"}), check=True)
+    assert full["requirements"]["max_vus"] == 200
+    assert scaled["requirements"]["max_vus"] == 20
+    assert scaled["requirements"]["total_duration_s"] < full["requirements"]["total_duration_s"] / 10
+
+
 def test_secrets_never_appear_in_the_result(base_args, demo_target):
     args = dict(base_args, script=_script("ok.js"),
                 env={"BASE": demo_target, "K6_TEST_USER_PASSWORD": "hunter2-secret-value"},
@@ -191,7 +200,7 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("extra,words", BAD_INPUTS, ids=[str(sorted(e.items()))[:60] for e, _ in BAD_INPUTS])
+@pytest.mark.parametrize("extra,words", BAD_INPUTS, ids=[str(sorted(e.items()))[:60] for e, _words in BAD_INPUTS])
 def test_bad_input_gets_a_clear_message_and_leaves_nothing(base_args, extra, words):
     args = dict(base_args, script=_script("ok.js"), env={"BASE": "http://127.0.0.1:9"})
     args.update(extra)

@@ -74,7 +74,7 @@ def inspect(k6_bin: str, k6_env: Dict[str, str], name: str, **env_vars: str) -> 
     cmd = [k6_bin, "inspect", "--execution-requirements"]
     for key, value in env_vars.items():
         cmd += ["-e", f"{key}={value}"]
-    return subprocess.run([*cmd, script(name)], env=k6_env, capture_output=True, text=True,
+    return subprocess.run(check=False, args=[*cmd, script(name)], env=k6_env, capture_output=True, text=True,
                           timeout=INSPECT_TIMEOUT_S)
 
 
@@ -92,7 +92,7 @@ def k6_run(k6_bin: str, k6_env: Dict[str, str], name: str, base_url: str, tmp_pa
            "--summary-export", str(tmp_path / "summary.json")]
     if json_out:
         cmd += ["--out", f"json={tmp_path / 'samples.json'}"]
-    return subprocess.run([*cmd, script(name)], env=env, capture_output=True, text=True,
+    return subprocess.run(check=False, args=[*cmd, script(name)], env=env, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S, cwd=tmp_path)
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """loadops demo target: a small HTTP service with the API contract the k6 scenarios exercise.
 
 Standard library only (Python 3.9+), one file, meant for trying the collection out and for its
@@ -361,7 +360,7 @@ class Handler(BaseHTTPRequestHandler):
         user = None
         if needs_auth:
             auth = self.headers.get("Authorization", "")
-            scheme, _, token = auth.partition(" ")
+            scheme, _sep, token = auth.partition(" ")
             user = app.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
             if user is None:
                 return (_json(401, {"detail": "Authentication credentials were not provided or are invalid."}),

@@ -192,7 +192,7 @@ def test_metric_keys_with_submetric_selectors_are_kept_as_exported():
 
 def test_threshold_order_follows_the_script_when_declared():
     declared = meta("passed")["thresholds_in_script"]
-    expected = [k6_summary.parse_metric_key(m) for m, items in declared.items() for _ in items]
+    expected = [k6_summary.parse_metric_key(m) for m, items in declared.items() for _item in items]
     got = [k6_summary.parse_metric_key(r["metric"]) for r in parsed_thresholds("passed")]
     assert got == expected
 
