@@ -53,7 +53,7 @@ die() { printf '[build-images] ERROR: %s\n' "$*" >&2; exit 1; }
 pick_docker() {
     local c
     for c in ${DOCKER:-} "$(command -v docker || true)" /usr/bin/docker; do
-        [ -n "$c" ] && [ -x "$c" ] || continue
+        if [ -z "$c" ] || [ ! -x "$c" ]; then continue; fi
         if timeout 20 "$c" info >/dev/null 2>&1; then echo "$c"; return 0; fi
     done
     return 1
@@ -67,7 +67,7 @@ drop_replaced() {  # $1 = old image id, $2 = tag: remove the old image if --forc
     new=$(image_id "$2")
     [ -n "$old" ] && [ "$old" != "$new" ] || return 0
     if [ -z "$(dk image inspect -f '{{join .RepoTags ","}}' "$old" 2>/dev/null)" ]; then
-        dk rmi "$old" >/dev/null 2>&1 && step "removed the replaced image ${old:7:12}" || true
+        if dk rmi "$old" >/dev/null 2>&1; then step "removed the replaced image ${old:7:12}"; fi
     fi
 }
 
@@ -77,9 +77,9 @@ cleanup() {
     for d in "${CLEANUP_DIRS[@]}"; do
         [ -d "$d" ] || continue
         # debootstrap mounts proc/sys/dev/pts in the target; a failed run may leave them mounted.
-        for m in $(awk -v d="$d" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/mounts | sort -r); do
+        while read -r m; do
             umount -l "$m" 2>/dev/null || true
-        done
+        done < <(awk -v d="$d" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/mounts | sort -r)
         rm -rf --one-file-system "$d"
     done
 }

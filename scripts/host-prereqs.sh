@@ -131,7 +131,7 @@ docker_answers() { timeout 20 "$1" info >/dev/null 2>&1; }
 pick_client() {
     local c
     for c in ${DOCKER:-} "$(command -v docker || true)" /usr/bin/docker; do
-        [ -n "$c" ] && [ -x "$c" ] || continue
+        if [ -z "$c" ] || [ ! -x "$c" ]; then continue; fi
         if docker_answers "$c"; then echo "$c"; return 0; fi
     done
     return 1

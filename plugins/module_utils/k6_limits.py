@@ -1,19 +1,30 @@
 # -*- coding: utf-8 -*-
 # Copyright: loadops.k6 contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""CPU and memory limits for a k6 process: cgroup v1 and v2 limiters.
+"""CPU and memory limits for a k6 process: cgroup v1/v2 limiters and a systemd scope limiter.
 
 Private to the loadops.k6 collection: no stability promise outside it.
 
-A limiter makes a child cgroup *under the cgroup this process already runs in* (never beside the
-hierarchy's top-level groups), puts k6 into it before exec, reads the evidence afterwards
-(peak memory, OOM kills, CPU time, throttling) and removes the cgroup, killing whatever is left
-in it. `root` is a parameter so unit tests can use a fake cgroupfs tree.
+A cgroup limiter makes a child cgroup *under the cgroup this process already runs in* (never
+beside the hierarchy's top-level groups), puts k6 into it before exec, reads the evidence
+afterwards (peak memory, OOM kills, CPU time, throttling) and removes the cgroup, killing whatever
+is left in it. `root` is a parameter so unit tests can use a fake cgroupfs tree.
+
+The systemd limiter wraps k6 in `systemd-run --scope` (MemoryMax, MemorySwapMax=0, CPUQuota).
+systemd deletes a scope's cgroup the moment its last process exits, and on cgroup v1 it reports an
+OOM-killed scope as result `signal`: so a *keeper* process (`sleep`, immune to the OOM killer,
+deaf to SIGTERM/SIGINT/SIGHUP, bounded lifetime) starts inside the scope next to k6 and holds the
+cgroup open until the evidence is read; cleanup then SIGKILLs the whole scope and waits for
+systemd to drop the unit. The container runner's limits live in k6_docker.py.
 """
 from __future__ import annotations
 
 import os
+import random
+import shutil
 import signal
+import string
+import subprocess
 import time
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -22,6 +33,10 @@ CFS_PERIOD_US = 100000
 
 class LimiterError(Exception):
     """A limit cannot be applied here; the message says why and what to do."""
+
+
+class LimiterConflict(LimiterError):
+    """The run's cgroup or unit name is taken: another run is active. Never fall back from this."""
 
 
 def read_proc_cgroups(text):
@@ -81,6 +96,74 @@ def _kv(path):
     return out
 
 
+def _share(throttled, periods, default):
+    return round(throttled / float(periods), 3) if periods else default
+
+
+def v1_evidence(memory_dir, cpu_dir=None, cpuacct_dir=None):
+    """Evidence from cgroup v1 directories (any may be None or gone: its figures are then None)."""
+    oom = _kv(os.path.join(memory_dir, "memory.oom_control")) if memory_dir else {}
+    cpu_stat = _kv(os.path.join(cpu_dir, "cpu.stat")) if cpu_dir else {}
+    usage_ns = _read_int(os.path.join(cpuacct_dir, "cpuacct.usage")) if cpuacct_dir else None
+    return {
+        "cgroup_version": 1,
+        "memory_peak_bytes": _read_int(os.path.join(memory_dir, "memory.max_usage_in_bytes")) if memory_dir else None,
+        "oom_killed": oom.get("oom_kill", 0) > 0,
+        "cpu_seconds": round(usage_ns / 1e9, 3) if usage_ns is not None else None,
+        "throttled_share": _share(cpu_stat.get("nr_throttled", 0), cpu_stat.get("nr_periods") or 0,
+                                  0.0 if cpu_dir else None),
+    }
+
+
+def v2_evidence(group_dir):
+    """Evidence from one cgroup v2 directory."""
+    events = _kv(os.path.join(group_dir, "memory.events"))
+    cpu_stat = _kv(os.path.join(group_dir, "cpu.stat"))
+    usage = cpu_stat.get("usage_usec")
+    return {
+        "cgroup_version": 2,
+        "memory_peak_bytes": _read_int(os.path.join(group_dir, "memory.peak")),
+        "oom_killed": events.get("oom_kill", 0) > 0,
+        "cpu_seconds": round(usage / 1e6, 3) if usage is not None else None,
+        "throttled_share": _share(cpu_stat.get("nr_throttled", 0), cpu_stat.get("nr_periods") or 0, 0.0),
+    }
+
+
+def cgroup_mounts(mountinfo_text=None):
+    """Mount points of every cgroup hierarchy (v1 and v2), from /proc/self/mountinfo."""
+    if mountinfo_text is None:
+        mountinfo_text = _read("/proc/self/mountinfo", "") or ""
+    found = []
+    for line in mountinfo_text.splitlines():
+        left, _sep, right = line.partition(" - ")
+        fields = left.split()
+        fstype = right.split()[0] if right.split() else ""
+        if fstype in ("cgroup", "cgroup2") and len(fields) >= 5 and fields[4] not in found:
+            found.append(fields[4])
+    return found
+
+
+def remove_everywhere(relative_path, mounts=None):
+    """rmdir <mount>/<relative_path> in every cgroup hierarchy (children first). Returns what is left."""
+    left = []
+    for mount in (cgroup_mounts() if mounts is None else mounts):
+        top = os.path.join(mount, relative_path.strip("/"))
+        if not os.path.isdir(top):
+            continue
+        for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
+            for _attempt in range(30):
+                try:
+                    os.rmdir(dirpath)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        if os.path.isdir(top):
+            left.append(top)
+    return left
+
+
 class NoLimiter(object):
     name = "none"
     cgroup_version = None
@@ -93,6 +176,10 @@ class NoLimiter(object):
 
     def preexec(self):
         pass
+
+    def wrap(self, argv):
+        """The command that really runs: k6's argv, or k6's argv inside a wrapper."""
+        return list(argv)
 
     def evidence(self):
         return {"limiter": self.name, "cgroup_version": None, "memory_limit_bytes": None,
@@ -121,6 +208,19 @@ class _CgroupLimiter(NoLimiter):
         self.started = 0.0
 
     def _under_own(self, hierarchy_dir, own_path):
+        """<hierarchy>/<own path>/<run name>. cgroup v1 hierarchies can place us differently: where
+        we sit at a hierarchy's root (here: cpu and cpuacct at /, memory at /process_api/<id>), the
+        run's group would land beside that hierarchy's top-level groups and beside every other
+        session's runs; it goes under the memory controller's path instead, as docker's
+        --cgroup-parent does (missing parents are made and left, like docker leaves them)."""
+        memory_path = self.own.get("memory", "/")
+        if own_path.strip("/") == "" and memory_path.strip("/") != "":
+            own_path = memory_path
+            parent = os.path.join(hierarchy_dir, own_path.lstrip("/"))
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except OSError as exc:
+                raise LimiterError("cannot create cgroup %s: %s (run as root, or use limiter=none)" % (parent, exc.strerror))
         parent = os.path.join(hierarchy_dir, own_path.lstrip("/"))
         if not os.path.isdir(parent):
             raise LimiterError("cgroup %s (this process's own) is not visible under %s" % (own_path, hierarchy_dir))
@@ -130,7 +230,7 @@ class _CgroupLimiter(NoLimiter):
         try:
             os.mkdir(path)
         except FileExistsError:
-            raise LimiterError("cgroup %s already exists: another run with the same name is active" % path)
+            raise LimiterConflict("cgroup %s already exists: another run with the same name is active" % path)
         except OSError as exc:
             raise LimiterError("cannot create cgroup %s: %s (run as root, or use limiter=none)" % (path, exc.strerror))
         self.dirs.append(path)
@@ -224,20 +324,9 @@ class CgroupV1Limiter(_CgroupLimiter):
             raise LimiterError("cannot set cgroup v1 limits: %s" % exc)
 
     def evidence(self):
-        oom = _kv(os.path.join(self.memory_dir, "memory.oom_control"))
-        cpu_stat = _kv(os.path.join(self.cpu_dir, "cpu.stat")) if self.cpu_dir else {}
-        usage_ns = _read_int(os.path.join(self.cpuacct_dir, "cpuacct.usage")) if self.cpuacct_dir else None
-        periods = cpu_stat.get("nr_periods") or 0
-        return {
-            "limiter": self.name,
-            "cgroup_version": 1,
-            "memory_limit_bytes": self.memory_limit,
-            "cpu_limit": self.cpu_limit,
-            "memory_peak_bytes": _read_int(os.path.join(self.memory_dir, "memory.max_usage_in_bytes")),
-            "oom_killed": oom.get("oom_kill", 0) > 0,
-            "cpu_seconds": round(usage_ns / 1e9, 3) if usage_ns is not None else None,
-            "throttled_share": round(cpu_stat.get("nr_throttled", 0) / float(periods), 3) if periods else (0.0 if self.cpu_dir else None),
-        }
+        ev = v1_evidence(self.memory_dir, self.cpu_dir, self.cpuacct_dir)
+        ev.update(limiter=self.name, memory_limit_bytes=self.memory_limit, cpu_limit=self.cpu_limit)
+        return ev
 
 
 class CgroupV2Limiter(_CgroupLimiter):
@@ -274,38 +363,213 @@ class CgroupV2Limiter(_CgroupLimiter):
             raise LimiterError("cannot set cgroup v2 limits in %s: %s" % (self.dir, exc))
 
     def evidence(self):
-        events = _kv(os.path.join(self.dir, "memory.events"))
-        cpu_stat = _kv(os.path.join(self.dir, "cpu.stat"))
-        periods = cpu_stat.get("nr_periods") or 0
-        usage = cpu_stat.get("usage_usec")
-        return {
-            "limiter": self.name,
-            "cgroup_version": 2,
-            "memory_limit_bytes": self.memory_limit,
-            "cpu_limit": self.cpu_limit,
-            "memory_peak_bytes": _read_int(os.path.join(self.dir, "memory.peak")),
-            "oom_killed": events.get("oom_kill", 0) > 0,
-            "cpu_seconds": round(usage / 1e6, 3) if usage is not None else None,
-            "throttled_share": round(cpu_stat.get("nr_throttled", 0) / float(periods), 3) if periods else 0.0,
-        }
+        ev = v2_evidence(self.dir)
+        ev.update(limiter=self.name, memory_limit_bytes=self.memory_limit, cpu_limit=self.cpu_limit)
+        return ev
 
 
-def select_limiter(kind, run_name, memory_limit=None, cpu_limit=None, root=CGROUP_ROOT, proc_cgroup_text=None):
-    """A limiter for kind in {auto, cgroup, none}; LimiterError when it cannot work here."""
+def _run(argv, timeout=30):
+    """(rc, stdout, stderr) of a short command; rc 127 when it cannot be started."""
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except OSError as exc:
+        return 127, "", str(exc)
+    except subprocess.TimeoutExpired:
+        return 124, "", "%s did not answer within %d s" % (argv[0], timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _first_line(text):
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[0] if lines else "no message"
+
+
+SYSTEMD_RUNTIME_DIR = "/run/systemd/system"
+
+
+def probe_systemd(run_cmd=_run, runtime_dir=SYSTEMD_RUNTIME_DIR, which=shutil.which):
+    """(True, "") when systemd is PID 1 and `systemd-run --scope` works for us, else (False, why)."""
+    if not os.path.isdir(runtime_dir):
+        return False, "systemd is not running as PID 1 here (no %s)" % runtime_dir
+    systemd_run = which("systemd-run")
+    if not systemd_run:
+        return False, "systemd-run is not installed"
+    probe = "loadops-k6-probe-" + "".join(random.choice(string.ascii_lowercase + string.digits) for _i in range(8))
+    rc, _out, err = run_cmd([systemd_run, "--scope", "--quiet", "--collect", "--unit", probe, "true"], 20)
+    if rc != 0:
+        return False, "systemd-run --scope does not work here (rc %d): %s" % (rc, _first_line(err))
+    return True, ""
+
+
+# Runs inside the scope: a keeper that holds the scope's cgroup open after k6 exits (so the
+# evidence can be read), immune to the OOM killer, deaf to the signals we forward to k6, and gone
+# after %d seconds at the latest; then the shell becomes k6 itself (same pid, our child).
+KEEPER_SCRIPT = ('( trap "" TERM INT HUP; echo -1000 > /proc/self/oom_score_adj; exec sleep %d ) '
+                 '</dev/null >/dev/null 2>&1 & exec "$@"')
+KEEPER_ARGV0 = "loadops-k6"
+DEFAULT_KEEPER_SECONDS = 6 * 3600
+
+
+def cpu_quota_percent(cpus):
+    """CPUs -> systemd's CPUQuota= (percent of one CPU, whole numbers, at least 1%)."""
+    return "%d%%" % max(1, int(round(cpus * 100)))
+
+
+class SystemdScopeLimiter(NoLimiter):
+    """k6 in a transient scope `<run_name>.scope` started by `systemd-run --scope`."""
+
+    name = "systemd"
+    # cleanup waits up to POLL_ATTEMPTS x POLL_INTERVAL s for systemd to drop the killed scope
+    POLL_ATTEMPTS = 100
+    POLL_INTERVAL = 0.1
+
+    def __init__(self, run_name, memory_limit=None, cpu_limit=None, root=CGROUP_ROOT, run_cmd=_run,
+                 keeper_seconds=None, which=shutil.which):
+        self.run_name = run_name
+        self.unit = run_name + ".scope"
+        self.memory_limit = memory_limit
+        self.cpu_limit = cpu_limit
+        self.root = root
+        self.run_cmd = run_cmd
+        self.keeper_seconds = int(keeper_seconds or DEFAULT_KEEPER_SECONDS)
+        self.systemd_run = which("systemd-run") or "systemd-run"
+        self.systemctl = which("systemctl") or "systemctl"
+        self.created = False
+        self.control_group = None
+
+    def _show(self, prop):
+        rc, out, _err = self.run_cmd([self.systemctl, "show", "--property", prop, "--value", self.unit], 30)
+        return out.strip() if rc == 0 else ""
+
+    def create(self):
+        state = self._show("LoadState")
+        if state not in ("", "not-found"):
+            raise LimiterConflict("systemd unit %s already exists (LoadState=%s): another run with the same "
+                                  "testid is active; use a new testid" % (self.unit, state))
+        self.created = True
+
+    def wrap(self, argv):
+        cmd = [self.systemd_run, "--scope", "--quiet", "--collect", "--unit", self.run_name,
+               "--description", "loadops.k6 k6 run %s" % self.run_name,
+               "-p", "MemoryAccounting=yes", "-p", "CPUAccounting=yes"]
+        if self.memory_limit:
+            cmd += ["-p", "MemoryMax=%d" % self.memory_limit, "-p", "MemorySwapMax=0"]
+        if self.cpu_limit:
+            cmd += ["-p", "CPUQuota=%s" % cpu_quota_percent(self.cpu_limit)]
+        return cmd + ["--", "/bin/sh", "-c", KEEPER_SCRIPT % self.keeper_seconds, KEEPER_ARGV0] + list(argv)
+
+    def _dirs(self):
+        """Existing cgroup directories of the scope: {'v2': dir} or {'memory':..,'cpu':..,'cpuacct':..}."""
+        if not self.control_group:  # cached once known; empty while the scope does not exist
+            self.control_group = self._show("ControlGroup")
+        if not self.control_group:
+            return {}
+        rel = self.control_group.lstrip("/")
+        if cgroup_version(self.root) == 2:
+            path = os.path.join(self.root, rel)
+            return {"v2": path} if os.path.isdir(path) else {}
+        found = {}
+        for key, names in (("memory", ("memory",)), ("cpu", ("cpu", "cpu,cpuacct")), ("cpuacct", ("cpuacct", "cpu,cpuacct"))):
+            for name in names:
+                path = os.path.join(self.root, name, rel)
+                if os.path.isdir(path):
+                    found[key] = path
+                    break
+        return found
+
+    def evidence(self):
+        dirs = self._dirs()
+        if "v2" in dirs:
+            ev = v2_evidence(dirs["v2"])
+        elif dirs:
+            ev = v1_evidence(dirs.get("memory"), dirs.get("cpu"), dirs.get("cpuacct"))
+        else:
+            ev = NoLimiter.evidence(self)
+            ev["cgroup_version"] = cgroup_version(self.root) or None
+        ev.update(limiter=self.name, memory_limit_bytes=self.memory_limit, cpu_limit=self.cpu_limit,
+                  unit=self.unit)
+        return ev
+
+    def _scope_pids(self):
+        pids = set()
+        for path in self._dirs().values():
+            for token in (_read(os.path.join(path, "cgroup.procs"), "") or "").split():
+                if token.isdigit():
+                    pids.add(int(token))
+        return pids
+
+    def _is_keeper(self, pid):
+        raw = _read("/proc/%d/cmdline" % pid, "") or ""
+        return raw.split("\0")[:2] == ["sleep", str(self.keeper_seconds)]
+
+    def cleanup(self):
+        """SIGKILL everything in the scope (the keeper, anything k6 left), wait until systemd drops
+        the unit. Returns the pids of processes other than the keeper that were still there."""
+        if not self.created:
+            return []
+        leftovers = sorted(pid for pid in self._scope_pids() if not self._is_keeper(pid))
+        self.run_cmd([self.systemctl, "kill", "--signal=SIGKILL", self.unit], 30)
+        state = ""
+        for _attempt in range(self.POLL_ATTEMPTS):
+            state = self._show("ActiveState")
+            if state in ("", "inactive", "failed") or self._show("LoadState") == "not-found":
+                break
+            time.sleep(self.POLL_INTERVAL)
+        if state == "failed":
+            self.run_cmd([self.systemctl, "reset-failed", self.unit], 30)
+        elif state not in ("", "inactive"):
+            self.run_cmd([self.systemctl, "stop", self.unit], 60)
+        self.created = False
+        return leftovers
+
+
+LIMITERS = ("auto", "cgroup", "none", "systemd", "docker")
+
+
+def check_runner_limiter(runner, kind, memory_limit=None, cpu_limit=None):
+    """Refuse limiter/runner/limit combinations that cannot work, naming what would."""
+    if kind not in LIMITERS:
+        raise LimiterError("limiter %r is not known; use one of %s" % (kind, ", ".join(LIMITERS)))
+    if runner == "docker" and kind in ("cgroup", "systemd"):
+        raise LimiterError("limiter=%s applies to runner=binary; runner=docker limits k6 with the container's "
+                           "own limits (limiter=docker or auto), or not at all (limiter=none)" % kind)
+    if runner != "docker" and kind == "docker":
+        raise LimiterError("limiter=docker needs runner=docker (k6 in a container); with runner=binary use "
+                           "limiter=auto, cgroup or systemd")
+    if kind == "none" and (memory_limit or cpu_limit):
+        raise LimiterError("limiter=none cannot apply memory_limit/cpu_limit; drop the limits or use limiter=auto")
+
+
+def select_limiter(kind, run_name, memory_limit=None, cpu_limit=None, root=CGROUP_ROOT, proc_cgroup_text=None,
+                   runner="binary", systemd_probe=None, keeper_seconds=None, run_cmd=_run):
+    """A limiter for k6 started as a local process (runner=binary): kind in LIMITERS.
+
+    auto: a systemd scope when systemd is PID 1 and `systemd-run --scope` works, else a cgroup
+    (v2 or v1). The container runner's limits are docker's (k6_docker.py): limiter docker/auto.
+    LimiterError when the kind cannot work here or does not fit the runner.
+    """
+    check_runner_limiter(runner, kind, memory_limit, cpu_limit)
+    if runner == "docker":
+        raise LimiterError("the docker runner's limits are the container's (k6_docker.DockerContainer)")
     if kind == "none":
-        if memory_limit or cpu_limit:
-            raise LimiterError("limiter=none cannot apply memory_limit/cpu_limit; drop the limits or use limiter=auto")
         return NoLimiter()
-    if kind in ("auto", "cgroup"):
-        if kind == "auto" and not memory_limit and not cpu_limit:
-            # Still measure peak memory and OOM kills when we can.
-            pass
-        version = cgroup_version(root)
-        if version == 2:
-            return CgroupV2Limiter(run_name, memory_limit, cpu_limit, root, proc_cgroup_text)
-        if version == 1:
-            return CgroupV1Limiter(run_name, memory_limit, cpu_limit, root, proc_cgroup_text)
-        if kind == "auto" and not memory_limit and not cpu_limit:
-            return NoLimiter()
-        raise LimiterError("no cgroup filesystem at %s: limits cannot be applied here" % root)
-    raise LimiterError("limiter %r is not available in this version; use auto, cgroup or none" % kind)
+    probe = systemd_probe or (lambda: probe_systemd(run_cmd))
+    if kind == "systemd":
+        ok, why = probe()
+        if not ok:
+            raise LimiterError("limiter=systemd needs systemd as PID 1 and a working systemd-run: %s; "
+                               "use limiter=cgroup (or auto) on this machine" % why)
+        return SystemdScopeLimiter(run_name, memory_limit, cpu_limit, root, run_cmd, keeper_seconds)
+    if kind == "auto" and probe()[0]:
+        return SystemdScopeLimiter(run_name, memory_limit, cpu_limit, root, run_cmd, keeper_seconds)
+    # auto (without systemd) and cgroup: a child of our own cgroup. Without limits, auto still
+    # measures peak memory and OOM kills when it can.
+    version = cgroup_version(root)
+    if version == 2:
+        return CgroupV2Limiter(run_name, memory_limit, cpu_limit, root, proc_cgroup_text)
+    if version == 1:
+        return CgroupV1Limiter(run_name, memory_limit, cpu_limit, root, proc_cgroup_text)
+    if kind == "auto" and not memory_limit and not cpu_limit:
+        return NoLimiter()
+    raise LimiterError("no cgroup filesystem at %s: limits cannot be applied here" % root)

@@ -10,10 +10,15 @@ module: k6_run
 short_description: Run a k6 script under CPU and memory limits and return a verdict
 version_added: 0.1.0
 description:
-  - Runs C(k6 run) on the load machine inside a child cgroup of the module's own (cgroup v1 or v2)
-    with optional memory and CPU limits, writes the summary, log and HTML report under
-    O(results_dir)/<testid>, and returns every threshold with its observed value, the checks,
-    headline metrics and evidence on whether the load generator itself was the bottleneck.
+  - Runs C(k6 run) on the load machine under optional memory and CPU limits, writes the summary,
+    log and HTML report under O(results_dir)/<testid>, and returns every threshold with its
+    observed value, the checks, headline metrics and evidence on whether the load generator itself
+    was the bottleneck.
+  - The limits come from a child cgroup of the module's own (cgroup v1 or v2), a transient systemd
+    scope (C(systemd-run --scope)), or the container's limits when k6 runs in a container
+    (O(runner=docker)).
+  - Nothing is left behind on any exit path (success, failure, timeout, SIGTERM to the module) -
+    no k6 process, cgroup, systemd unit or container.
   - The script is validated first with C(k6 inspect --execution-requirements); in check mode that is
     all that happens.
   - The summary export of k6 marks a threshold C(true) when it was crossed; this module reports
@@ -44,10 +49,31 @@ options:
     type: path
   runner:
     description:
-      - How k6 is started. Only V(binary) is implemented in this version; V(auto) means V(binary).
+      - How k6 is started.
+      - V(binary) runs the k6 binary of the load machine (O(k6_path) or C(k6) on E(PATH)).
+      - V(docker) runs k6 from the local image O(image) with C(docker create) and
+        C(docker start --attach) - host network, the script directory mounted read-only and the
+        run's results directory read-write, both at their own paths, the environment passed in a
+        0600 env file deleted as soon as the container exists (never on a command line). The image
+        is never pulled.
+      - V(auto) is V(binary) when O(k6_path) is set or C(k6) is on E(PATH), else V(docker) when
+        the docker CLI is installed.
     type: str
-    choices: [auto, binary]
+    choices: [auto, binary, docker]
     default: auto
+  image:
+    description:
+      - The k6 image for O(runner=docker); it must already be on the load machine (on this
+        project's machines, C(scripts/build-images.sh) builds it). Its ENTRYPOINT must be k6.
+      - Ignored by O(runner=binary).
+    type: str
+    default: loadops/k6:1.1.0
+  scripts_dir:
+    description:
+      - For O(runner=docker), the directory mounted read-only into the container; the script
+        and every file it imports must be inside. Defaults to the script's directory.
+      - Ignored by O(runner=binary).
+    type: path
   env:
     description: Environment variables for k6 and the script (C(__ENV)).
     type: dict
@@ -70,17 +96,31 @@ options:
     elements: str
     default: [avg, min, med, max, p(90), p(95), p(99)]
   memory_limit:
-    description: Memory limit for k6, for example V(512m) or V(2g). No limit when unset.
+    description:
+      - Memory limit for k6, for example V(512m) or V(2g). No limit when unset.
+      - Swap is not allowed either (cgroup v1 C(memsw), systemd C(MemorySwapMax=0), docker
+        C(--memory-swap) equal to C(--memory)). On cgroup v1, systemd ignores C(MemorySwapMax).
     type: str
   cpu_limit:
     description: CPU limit for k6 in CPUs, for example V(1.5). No limit when unset.
     type: str
   limiter:
     description:
-      - How the limits are applied. V(auto) and V(cgroup) create a child cgroup (v2 or v1) under
-        the module's own cgroup; V(none) applies no limit (and refuses limits).
+      - How the limits are applied and the evidence (memory peak, OOM kill, CPU seconds,
+        throttling) collected.
+      - V(cgroup) creates a child cgroup (v2 or v1) under the module's own cgroup.
+      - V(systemd) runs k6 in a transient scope C(loadops-k6-<testid>.scope)
+        (C(systemd-run --scope -p MemoryMax= -p MemorySwapMax=0 -p CPUQuota=)). A keeper
+        process (C(sleep), OOM-immune, bounded lifetime) holds the scope open after k6 exits so its
+        cgroup can be read, then the scope is killed and systemd drops the unit. Needs systemd as
+        PID 1.
+      - V(docker) uses the container's limits (C(--memory), C(--memory-swap), C(--cpus)); it
+        needs O(runner=docker).
+      - V(auto) is V(docker) for O(runner=docker); otherwise V(systemd) when systemd is PID 1 and
+        C(systemd-run --scope) works, else V(cgroup).
+      - V(none) applies no limit (and refuses limits).
     type: str
-    choices: [auto, cgroup, none]
+    choices: [auto, cgroup, none, systemd, docker]
     default: auto
   abort_on_fail:
     description:
@@ -103,7 +143,9 @@ options:
     type: str
     default: ""
   timeout:
-    description: Seconds the whole run may take; then k6 is stopped (SIGTERM, then SIGKILL after 30 s).
+    description:
+      - Seconds the whole run may take; then k6 is stopped (SIGTERM, then SIGKILL after 30 s; for
+        a container C(docker stop -t 30)).
     type: float
   results_dir:
     description: Directory on the load machine under which C(<testid>/) receives the artifacts.
@@ -126,6 +168,18 @@ EXAMPLES = r"""
     memory_limit: 512m
     cpu_limit: "1"
   register: smoke
+
+- name: Run the stress scenario in the local k6 image under container limits
+  loadops.k6.k6_run:
+    script: /opt/loadops/k6/scripts/scenarios/stress.js
+    scripts_dir: /opt/loadops/k6/scripts
+    runner: docker
+    image: loadops/k6:1.1.0
+    memory_limit: 2g
+    cpu_limit: "1.5"
+    env:
+      K6_BASE_URL: http://127.0.0.1:8480
+      K6_TEST_USER_PASSWORD: "{{ vault_k6_password }}"
 
 - name: Validate a script and estimate its memory without running it
   loadops.k6.k6_run:
@@ -171,7 +225,12 @@ endpoints:
   elements: dict
   sample: [{"name": "/api/tasks/", "count": 30, "failure_rate": 0.0, "p95_ms": 4.2}]
 generator:
-  description: The load machine's own health during the run.
+  description:
+    - The load machine's own health during the run.
+    - C(limiter) is the limiter used (V(cgroup), V(systemd), V(docker) or V(none)); C(unit) names
+      the systemd scope, C(container) and C(exit_code) the container.
+    - C(memory_peak_bytes), C(cpu_seconds) and C(throttled_share) are null where they could not be
+      measured; without a cgroup, C(cpu_seconds) is k6's own CPU time.
   returned: when k6 ran
   type: dict
   sample: {"limiter": "cgroup", "cgroup_version": 1, "memory_peak_bytes": 52428800, "memory_limit_bytes": 536870912,
@@ -193,7 +252,10 @@ k6_version:
   type: str
   sample: 1.1.0
 cmd:
-  description: The k6 command line, secrets masked.
+  description:
+    - The k6 command line, secrets masked. For O(runner=docker), the C(docker create) command
+      line that runs k6 (its env file shown as C(<env-file>); InfluxDB credentials of O(outputs)
+      travel in that file, not in the URL).
   returned: when k6 ran
   type: str
   sample: k6 run --quiet --address '' --tag testid=smoke-x /opt/loadops/k6/scripts/scenarios/smoke.js
@@ -213,7 +275,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.loadops.k6.plugins.module_utils.k6_runner import K6Run, RunError
+from ansible_collections.loadops.k6.plugins.module_utils.k6_runner import K6Run, Interrupted, RunError
 from ansible_collections.loadops.k6.plugins.module_utils.k6_command import secret_values
 
 
@@ -222,7 +284,9 @@ def main():
         argument_spec=dict(
             script=dict(type="path", required=True),
             k6_path=dict(type="path"),
-            runner=dict(type="str", default="auto", choices=["auto", "binary"]),
+            runner=dict(type="str", default="auto", choices=["auto", "binary", "docker"]),
+            image=dict(type="str", default="loadops/k6:1.1.0"),
+            scripts_dir=dict(type="path"),
             env=dict(type="dict", default={}),
             tags=dict(type="dict", default={}),
             outputs=dict(type="list", elements="str", default=[]),
@@ -230,7 +294,7 @@ def main():
                                      default=["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"]),
             memory_limit=dict(type="str"),
             cpu_limit=dict(type="str"),
-            limiter=dict(type="str", default="auto", choices=["auto", "cgroup", "none"]),
+            limiter=dict(type="str", default="auto", choices=["auto", "cgroup", "none", "systemd", "docker"]),
             abort_on_fail=dict(type="bool", default=False),
             fail_on_thresholds=dict(type="bool", default=True),
             execution_segment=dict(type="str"),
@@ -251,6 +315,8 @@ def main():
     run = K6Run(params, check_mode=module.check_mode)
     try:
         result = run.run()
+    except Interrupted as exc:
+        module.fail_json(msg=str(exc), verdict="interrupted")
     except RunError as exc:
         module.fail_json(msg=str(exc), verdict=None)
     except Exception as exc:  # a bug of ours: say so plainly, keep the trace for -vvv

@@ -14,21 +14,23 @@ COLLECTIONS = REPO / ".collections"
 SCRIPTS = Path(__file__).resolve().parent / "k6_scripts"
 
 
-def module_env():
+def module_env(extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("K6_", "ANSIBLE_"))}
     env["PYTHONPATH"] = str(COLLECTIONS)
+    env.update(extra or {})
     return env
 
 
-def start_module(args, check=False):
-    """Popen of the module with its args file; the caller owns the process."""
+def start_module(args, check=False, env=None):
+    """Popen of the module with its args file; the caller owns the process. env: extra variables
+    for the module process (e.g. DOCKER_HOST, PATH, TMPDIR)."""
     payload = {"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check)}
     handle = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump(payload, handle)
     handle.close()
     proc = subprocess.Popen(
         [sys.executable, "-m", "ansible_collections.loadops.k6.plugins.modules.k6_run", handle.name],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=module_env(), cwd=str(REPO))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=module_env(env), cwd=str(REPO))
     proc.args_file = handle.name
     return proc
 
@@ -50,8 +52,8 @@ def finish(proc, timeout=120):
     return result
 
 
-def run_module(args, check=False, timeout=120):
-    return finish(start_module(args, check), timeout)
+def run_module(args, check=False, timeout=120, env=None):
+    return finish(start_module(args, check, env), timeout)
 
 
 def own_memory_cgroup():
@@ -86,5 +88,90 @@ def k6_processes(marker):
         except OSError:
             continue
         if cmdline and cmdline[0].endswith(b"k6") and any(marker.encode() in part for part in cmdline):
+            pids.append(int(entry.name))
+    return pids
+
+
+# ----------------------------------------------------------------- docker and cgroup helpers
+def own_cgroup_path():
+    """This process's cgroup path as docker's --cgroup-parent wants it (v1 memory, else v2)."""
+    paths = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _hierarchy_id, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            paths[controller] = path
+    return paths.get("memory") or paths.get("") or "/"
+
+
+def cgroup_mounts():
+    """Mount points of every cgroup hierarchy on this machine."""
+    mounts = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _sep, right = line.partition(" - ")
+        if right.split() and right.split()[0] in ("cgroup", "cgroup2"):
+            point = left.split()[4]
+            if point not in mounts:
+                mounts.append(point)
+    return mounts
+
+
+def cgroups_named(prefix, base=None):
+    """Directories named prefix* directly under base (default: our own cgroup path) in every
+    hierarchy; docker creates a --cgroup-parent in all of them."""
+    base = (base or own_cgroup_path()).strip("/")
+    found = []
+    for mount in cgroup_mounts():
+        parent = Path(mount) / base
+        if parent.is_dir():
+            found += [str(p) for p in parent.iterdir() if p.is_dir() and p.name.startswith(prefix)]
+    return sorted(found)
+
+
+def remove_cgroup_tree(relative):
+    """rmdir <mount>/<relative> (deepest first) in every hierarchy: for cgroup parents a test made."""
+    for mount in cgroup_mounts():
+        top = Path(mount) / relative.strip("/")
+        if top.is_dir():
+            for path in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [top]:
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
+
+
+def docker_ok():
+    """(True, "") when the docker CLI talks to a daemon, else (False, why)."""
+    try:
+        proc = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, str(exc)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return False, (proc.stderr or proc.stdout).strip()
+    return True, ""
+
+
+def image_present(image):
+    return subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=60, check=False).returncode == 0
+
+
+def loadops_containers():
+    """Names of containers (any state) that carry the loadops.k6.testid label."""
+    out = subprocess.run(["docker", "ps", "-a", "--filter", "label=loadops.k6.testid", "--format", "{{.Names}}"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    return sorted(out.split())
+
+
+def processes_with(marker):
+    """pids of processes (any) whose command line carries marker."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
             pids.append(int(entry.name))
     return pids

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from k6run_helpers import SCRIPTS, finish, k6_processes, leftover_cgroups, run_module, start_module
+from k6run_helpers import SCRIPTS, cgroups_named, finish, k6_processes, leftover_cgroups, run_module, start_module
 
 MiB = 1024 ** 2
 
@@ -24,6 +24,15 @@ def nothing_left_behind():
     before = set(leftover_cgroups())
     yield
     assert set(leftover_cgroups()) - before == set(), "a run left a cgroup behind"
+
+
+@pytest.fixture(autouse=True)
+def no_run_cgroup_left_in_any_hierarchy():
+    # Every hierarchy (memory, cpu, cpuacct, ...) under this test's own cgroup path: where we sit
+    # at a hierarchy's root, the limiter nests the run's group under the memory path.
+    before = set(cgroups_named("loadops-k6-"))
+    yield
+    assert set(cgroups_named("loadops-k6-")) - before == set(), "a run left a cgroup behind"
 
 
 def _script(name):
@@ -197,7 +206,28 @@ BAD_INPUTS = [
     ({"runner": "kubernetes"}, ["runner", "kubernetes"]),
     ({"nosuchoption": 1}, ["nosuchoption"]),
     ({"execution_segment_sequence": "0,1"}, ["execution_segment_sequence", "execution_segment"]),
-]
+    # runner x limiter x image: refused before anything starts, with or without a docker daemon
+    ({"limiter": "docker"}, ["limiter=docker", "needs runner=docker"]),
+    ({"runner": "binary", "limiter": "docker"}, ["limiter=docker", "runner=binary"]),
+    ({"runner": "docker", "k6_path": None, "limiter": "cgroup"}, ["limiter=cgroup", "runner=docker"]),
+    ({"runner": "docker", "k6_path": None, "limiter": "systemd"}, ["limiter=systemd", "runner=docker"]),
+    ({"runner": "docker", "k6_path": None, "limiter": "none", "memory_limit": "256m"}, ["limiter=none"]),
+    ({"runner": "docker"}, ["k6_path", "is for runner=binary", "loadops/k6:1.1.0"]),
+    ({"runner": "docker", "k6_path": None, "image": "--privileged"}, ["'--privileged'", "not a valid image reference"]),
+    ({"runner": "docker", "k6_path": None, "image": "K6 Latest"}, ["'K6 Latest'", "not a valid image reference"]),
+    ({"runner": "docker", "k6_path": None, "scripts_dir": "/nonexistent/scripts"}, ["scripts_dir", "/nonexistent/scripts"]),
+    ({"runner": "docker", "k6_path": None, "scripts_dir": str(SCRIPTS.parent / "test_k6_run_module.py")},
+     ["scripts_dir", "not a directory"]),
+    ({"runner": "docker", "k6_path": None, "env": {"MULTI": "a\nb"}}, ["MULTI", "line break"]),
+    ({"runner": "docker", "k6_path": None, "outputs": ["json=/tmp/elsewhere.json"]},
+     ["json=/tmp/elsewhere.json", "outside the run's results directory"]),
+    ({"runner": "podman"}, ["runner", "podman", "auto, binary, docker"]),
+    ({"limiter": "cgroups"}, ["limiter", "cgroups", "systemd, docker"]),
+] + ([] if os.path.isdir("/run/systemd/system") else [
+    # This machine has no systemd as PID 1: limiter=systemd must say so (auto quietly uses cgroups).
+    ({"limiter": "systemd"}, ["limiter=systemd", "systemd as PID 1", "limiter=cgroup"]),
+    ({"limiter": "systemd", "memory_limit": "128m"}, ["limiter=systemd", "/run/systemd/system"]),
+])
 
 
 @pytest.mark.parametrize("extra,words", BAD_INPUTS, ids=[str(sorted(e.items()))[:60] for e, _words in BAD_INPUTS])
@@ -228,3 +258,25 @@ def test_reusing_a_testid_is_refused_and_keeps_the_earlier_results(base_args, de
     again = run_module(args)
     assert again["failed"] is True and "already exist" in again["msg"] and "same" in again["msg"]
     assert summary.read_bytes() == before
+
+
+def test_sigterm_before_k6_starts_fails_as_interrupted_and_leaves_nothing(base_args):
+    # slow_init.js keeps `k6 inspect` busy for 4 s: the signal lands before `k6 run` exists.
+    proc = start_module(dict(base_args, script=_script("slow_init.js"), tags={"testid": "early-sig"}))
+    deadline = time.monotonic() + 20
+    while not k6_processes("slow_init.js") and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert k6_processes("slow_init.js"), "k6 inspect never started"
+    os.kill(proc.pid, signal.SIGTERM)
+    result = finish(proc, timeout=60)
+    assert result["failed"] is True and result["verdict"] == "interrupted", result["msg"]
+    assert "before k6 started" in result["msg"] and "Traceback" not in result["_stderr"]
+    assert k6_processes("slow_init.js") == []
+    results = Path(base_args["results_dir"])
+    assert not results.exists() or list(results.iterdir()) == []
+
+
+@pytest.mark.skipif(os.path.isdir("/run/systemd/system"), reason="this machine runs systemd as PID 1")
+def test_check_mode_refuses_limiter_systemd_where_systemd_is_not_pid1(base_args):
+    result = run_module(dict(base_args, script=_script("ok.js"), limiter="systemd"), check=True)
+    assert result["failed"] is True and "limiter=systemd needs systemd as PID 1" in result["msg"]

@@ -13,11 +13,12 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
 
 
-def _playbook(playbook, extra_vars, tmp_path, *args, timeout=300):
+def _playbook(playbook, extra_vars, tmp_path, *args, timeout=300, host_vars=None):
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
         "load_generators:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
-        "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n")
+        "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
+        + "".join("      %s: %s\n" % (key, json.dumps(value)) for key, value in (host_vars or {}).items()))
     extra = tmp_path / "extra.json"
     extra.write_text(json.dumps(extra_vars))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "K6_"))}
@@ -37,6 +38,30 @@ def _vars(tmp_path, base_url):
         "scenario_run_results_dir": str(tmp_path / "on-load-machine"),
         "scenario_run_controller_results_dir": str(tmp_path / "on-controller"),
     }
+
+
+def _scaled(tmp_path, base_url, time_scale="0.02", vu_scale="0.05", **more):
+    """Every scenario from the checkout's scripts, scaled down: load and stress in about 17 s."""
+    return dict({
+        "scenario_run_scripts_dir": str(REPO / "k6" / "scripts"),
+        "scenario_run_base_url": base_url,
+        "scenario_run_influxdb_url": "",
+        "scenario_run_env": {"K6_TIME_SCALE": time_scale, "K6_VU_SCALE": vu_scale},
+        "scenario_run_results_dir": str(tmp_path / "on-load-machine"),
+        "scenario_run_controller_results_dir": str(tmp_path / "on-controller"),
+        "scenario_run_baseline_dir": str(tmp_path / "baselines"),
+        "scenario_run_progress_interval": 5,
+    }, **more)
+
+
+def _flat(text):
+    """Ansible's YAML output folds long messages over several lines: compare with one space."""
+    return " ".join(text.split())
+
+
+def _run_dirs(tmp_path):
+    root = tmp_path / "on-controller"
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
 
 
 def _only_run_dir(tmp_path):
@@ -86,3 +111,78 @@ def test_smoke_playbook_check_mode_estimates_and_runs_nothing(tmp_path, demo_tar
 def test_every_playbook_passes_syntax_check(playbook, tmp_path):
     proc = _playbook(playbook, {}, tmp_path, "--syntax-check", timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_load_playbook_runs_the_load_scenario_and_passes(tmp_path, demo_target):
+    proc = _playbook("load.yml", _scaled(tmp_path, demo_target), tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    runs = _run_dirs(tmp_path)
+    assert len(runs) == 1 and runs[0].startswith("load-"), runs
+    verdict = json.loads((tmp_path / "on-controller" / runs[0] / "verdict.json").read_text())
+    assert verdict["scenario"] == "load" and verdict["verdict"] == "passed"
+    # K6_VU_SCALE=0.05 of the load profile's 50 VUs: the run really used the load scenario.
+    assert verdict["hosts"]["localhost"]["requirements"]["max_vus"] == 3
+    assert "VERDICT: PASSED" in proc.stdout
+
+
+@pytest.mark.parametrize("playbook", ["stress.yml", "spike.yml"])
+def test_heavy_playbooks_refuse_a_machine_not_marked_dedicated(playbook, tmp_path, demo_target_factory):
+    target = demo_target_factory("--verbose")
+    proc = _playbook(playbook, _scaled(tmp_path, target.url), tmp_path,
+                     host_vars={"loadops_dedicated_load_machine": False})
+    assert proc.returncode == 2, proc.stdout[-4000:]
+    scenario = playbook[:-4]
+    assert "refusing to run %s here because this host is not marked as a dedicated load machine" % scenario in proc.stdout
+    assert "loadops_dedicated_load_machine: true" in proc.stdout and "scenario_run_force: true" in proc.stdout
+    assert _run_dirs(tmp_path) == []
+    assert "/api/" not in target.stderr() and "/auth/login/" not in target.stderr(), "load reached the target"
+
+
+def test_stress_playbook_runs_on_a_dedicated_machine_and_announces_its_peak(tmp_path, demo_target):
+    proc = _playbook("stress.yml", _scaled(tmp_path, demo_target), tmp_path,
+                     host_vars={"loadops_dedicated_load_machine": True})
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    # 200 VUs * 0.05; 14 min of stages * 0.02 plus the scaled graceful stop, from k6 inspect.
+    out = _flat(proc.stdout)
+    announce = out[out.index("About to run stress"):][:400]
+    assert "peak 10 VUs, 0m 18s" in announce, announce
+    assert proc.stdout.index("About to run stress") < proc.stdout.index("Start k6 scenario stress")
+    runs = _run_dirs(tmp_path)
+    assert len(runs) == 1 and runs[0].startswith("stress-"), runs
+
+
+def test_spike_playbook_runs_when_forced_on_a_machine_not_marked_dedicated(tmp_path, demo_target):
+    proc = _playbook("spike.yml", _scaled(tmp_path, demo_target, time_scale="0.05", scenario_run_force=True), tmp_path,
+                     host_vars={"loadops_dedicated_load_machine": False})
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "not a dedicated load machine; running spike anyway because scenario_run_force is true" in _flat(proc.stdout)
+    assert "VERDICT: PASSED" in proc.stdout
+
+
+# Two of the read endpoints at 250 ms: read p95 above smoke's and load's 200 ms, below stress's and
+# spike's 400 ms, so smoke and load fail and stress and spike pass.
+SLOW_READS = ("--latency", "/api/tasks/=250", "--latency", "/api/campaigns/=250")
+
+
+def test_all_playbook_stops_at_the_first_failed_scenario(tmp_path, demo_target_factory):
+    slow = demo_target_factory(*SLOW_READS)
+    proc = _playbook("all.yml", _scaled(tmp_path, slow.url), tmp_path,
+                     host_vars={"loadops_dedicated_load_machine": True})
+    assert proc.returncode == 2, proc.stdout[-4000:]
+    runs = _run_dirs(tmp_path)
+    assert len(runs) == 1 and runs[0].startswith("smoke-"), runs
+    assert "Start k6 scenario load" not in proc.stdout
+
+
+def test_all_playbook_goes_on_when_told_and_fails_at_the_end(tmp_path, demo_target_factory):
+    slow = demo_target_factory(*SLOW_READS)
+    proc = _playbook("all.yml", _scaled(tmp_path, slow.url, loadops_continue_on_failure=True), tmp_path,
+                     host_vars={"loadops_dedicated_load_machine": True}, timeout=600)
+    assert proc.returncode == 2, proc.stdout[-4000:]
+    runs = _run_dirs(tmp_path)
+    assert sorted(r.split("-")[0] for r in runs) == ["load", "smoke", "spike", "stress"], runs
+    outcomes = [l.split("msg:")[1].strip().strip("'") for l in proc.stdout.splitlines()
+                if "msg:" in l and ("PASSED (verdict" in l or "FAILED (verdict" in l)]
+    assert [o.split(":")[0] for o in outcomes] == ["smoke", "load", "stress", "spike"], outcomes
+    assert [o.split(": ")[1].split(" ")[0] for o in outcomes] == ["FAILED", "FAILED", "PASSED", "PASSED"], outcomes
+    assert "failed scenarios: smoke, load" in proc.stdout

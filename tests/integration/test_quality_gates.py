@@ -49,6 +49,8 @@ def test_ansible_test_sanity_passes():
 @pytest.mark.parametrize("name,kind,words", [
     ("loadops.k6.k6_run", "module", ["memory_limit", "verdict", "thresholds"]),
     ("loadops.k6.verdict_table", "filter", ["threshold", "verdict"]),
+    ("loadops.k6.grafana_dashboard", "filter", ["uid", "__inputs"]),
+    ("loadops.k6.credential", "lookup", ["0600", "host"]),
 ])
 def test_plugin_docs_render_with_ansible_doc(name, kind, words):
     proc = _run([str(VENV_BIN / "ansible-doc"), "-t", kind, name], timeout=120)
@@ -65,10 +67,18 @@ def _docker_ready():
     return ok.returncode == 0
 
 
-def test_molecule_default_scenario_converges_idempotently_and_verifies():
+SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
+
+
+def test_molecule_has_both_host_kinds():
+    assert SCENARIOS == ["default", "nosystemd"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_molecule_scenario_converges_idempotently_and_verifies(scenario):
     _need(_docker_ready(), "docker with the local image loadops/debian12-systemd:latest "
                            "(scripts/host-prereqs.sh && scripts/build-images.sh)")
-    proc = _run([str(VENV_BIN / "molecule"), "test", "--scenario-name", "default"], timeout=1800)
+    proc = _run([str(VENV_BIN / "molecule"), "test", "--scenario-name", scenario], timeout=1800)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-8000:]
     for step in ("converge", "idempotence", "verify"):

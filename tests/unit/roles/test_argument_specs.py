@@ -39,6 +39,6 @@ def test_spec_defaults_match_literal_defaults(role):
 
 @pytest.mark.parametrize("role", ROLE_NAMES)
 def test_public_variables_carry_the_role_prefix(role):
-    defaults, _ = _load(role)
+    defaults = _load(role)[0]
     for name in defaults:
         assert name.startswith(role + "_"), "%s does not start with %s_" % (name, role)

@@ -1,0 +1,143 @@
+# -*- coding: utf-8 -*-
+# Copyright: loadops.k6 contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: run_verdict
+short_description: One document with the verdict of a run across all load machines
+version_added: 0.1.0
+description:
+  - Combines the M(loadops.k6.k6_run) results of every load machine of one run into the document
+    the role writes as C(verdict.json) and renders as JUnit XML.
+  - The run's C(verdict) is C(passed) only when every load machine passed; otherwise it is the most
+    serious verdict of any machine (C(oom_killed) before C(script_error) before ... before
+    C(thresholds_failed)). A machine without a usable result counts as C(error).
+  - C(outcome) is what the play decides. It is C(failed) when the verdict is not C(passed) (a
+    C(thresholds_failed) run is accepted when O(fail_on_thresholds=false)), or when the regression
+    check found regressions and O(fail_on_regression=true).
+positional: _input
+options:
+  _input:
+    description: Mapping of load machine name to its registered M(loadops.k6.k6_run) result.
+    type: dict
+    required: true
+  run_id:
+    description: The run's id (the C(testid) tag).
+    type: str
+    required: true
+  scenario:
+    description: Scenario name.
+    type: str
+    default: ""
+  started_at:
+    description: ISO 8601 time on the controller just before the run started.
+    type: str
+    default: ""
+  ended_at:
+    description: ISO 8601 time on the controller just after the run ended.
+    type: str
+    default: ""
+  grafana_url:
+    description: Link to the run in Grafana, or empty.
+    type: str
+    default: ""
+  regression:
+    description: The result of P(loadops.k6.regression_report#filter), or null when no check ran.
+    type: dict
+  fail_on_thresholds:
+    description: Whether crossed thresholds fail the run.
+    type: bool
+    default: true
+  fail_on_regression:
+    description: Whether regressions fail the run.
+    type: bool
+    default: true
+author:
+  - loadops.k6 developers (@loadops)
+"""
+
+EXAMPLES = r"""
+- name: Write verdict.json
+  ansible.builtin.copy:
+    content: "{{ results_by_host | loadops.k6.run_verdict(run_id=testid, scenario='smoke') | to_nice_json }}"
+    dest: "results/{{ testid }}/verdict.json"
+    mode: "0644"
+"""
+
+RETURN = r"""
+_value:
+  description: The run document.
+  type: dict
+  contains:
+    run_id: {description: The run id., type: str}
+    scenario: {description: Scenario name., type: str}
+    started_at: {description: Controller time before the run., type: str}
+    ended_at: {description: Controller time after the run., type: str}
+    verdict: {description: The run's verdict over all machines., type: str}
+    outcome: {description: C(passed) or C(failed), as the play decides., type: str}
+    hosts:
+      description: "Per machine: verdict, rc, msg, thresholds, checks (passed and failed counts), metrics, endpoints, generator, requirements."
+      type: dict
+    grafana_url: {description: Link to the run in Grafana, or empty., type: str}
+    regression: {description: The regression check, or null., type: dict}
+"""
+
+from ansible.errors import AnsibleFilterError
+
+# Most serious first: the generator died, the script is broken, k6 refused, the run was cut short,
+# the target failed its thresholds.
+SEVERITY = ("error", "oom_killed", "script_error", "config_error", "k6_error", "timeout", "interrupted",
+            "script_failed", "aborted", "thresholds_failed", "passed")
+
+
+def _host_entry(result):
+    result = result if isinstance(result, dict) else {}
+    verdict = result.get("verdict")
+    checks = [c for c in result.get("checks") or [] if isinstance(c, dict)]
+    if verdict not in SEVERITY:
+        verdict = "error"
+    return {
+        "verdict": verdict,
+        "rc": result.get("rc"),
+        "msg": result.get("msg") or ("no result from loadops.k6.k6_run" if not result else ""),
+        "duration_s": result.get("duration_s"),
+        "k6_version": result.get("k6_version"),
+        "thresholds": list(result.get("thresholds") or []),
+        "checks": {"passed": sum(int(c.get("passes") or 0) for c in checks),
+                   "failed": sum(int(c.get("fails") or 0) for c in checks)},
+        "metrics": dict(result.get("metrics") or {}),
+        "endpoints": list(result.get("endpoints") or []),
+        "generator": dict(result.get("generator") or {}),
+        "requirements": dict(result.get("requirements") or {}),
+    }
+
+
+def run_verdict(results, run_id, scenario="", started_at="", ended_at="", grafana_url="", regression=None,
+                fail_on_thresholds=True, fail_on_regression=True):
+    if not isinstance(results, dict):
+        raise AnsibleFilterError("run_verdict expects a mapping of host name to k6_run result, got %s"
+                                 % type(results).__name__)
+    hosts = {str(name): _host_entry(results[name]) for name in sorted(results, key=str)}
+    verdicts = [entry["verdict"] for entry in hosts.values()] or ["error"]
+    verdict = min(verdicts, key=SEVERITY.index)
+    accepted = verdict == "passed" or (verdict == "thresholds_failed" and not fail_on_thresholds)
+    regressed = bool(regression and regression.get("regressions"))
+    outcome = "passed" if accepted and not (regressed and fail_on_regression) else "failed"
+    return {
+        "run_id": run_id,
+        "scenario": scenario,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "verdict": verdict,
+        "outcome": outcome,
+        "hosts": hosts,
+        "grafana_url": grafana_url or "",
+        "regression": regression or None,
+    }
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"run_verdict": run_verdict}
