@@ -43,23 +43,9 @@ _value:
 import xml.etree.ElementTree as ET
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.loadops.k6.plugins.module_utils.k6_summary import format_observed
 
 _RUN_OK = ("passed", "thresholds_failed")
-
-
-def _observed(obs):
-    if not obs or obs.get("value") is None:
-        return "no samples"
-    value, unit = obs["value"], obs.get("unit") or ""
-    if unit == "rate":
-        text = "%.2f%%" % (value * 100)
-    elif unit == "ms":
-        text = "%.2f ms" % value
-    elif isinstance(value, float) and not value.is_integer():
-        text = "%.2f %s" % (value, unit)
-    else:
-        text = "%d %s" % (value, unit)
-    return "%s=%s" % (obs.get("stat", "?"), text.strip())
 
 
 def _seconds(value):
@@ -84,7 +70,7 @@ def _host_suite(root, doc, host, entry):
         tests += 1
         name = "%s %s" % (threshold.get("metric"), threshold.get("expression"))
         case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
-        observed = _observed(threshold.get("observed"))
+        observed = format_observed(threshold.get("observed"))
         if not threshold.get("passed"):
             failures += 1
             failure = ET.SubElement(case, "failure", type="threshold",

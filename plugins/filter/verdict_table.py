@@ -38,21 +38,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-
-
-def _observed(obs):
-    if not obs or obs.get("value") is None:
-        return "no samples"
-    value, unit = obs["value"], obs.get("unit") or ""
-    if unit == "rate":
-        text = "%.2f%%" % (value * 100)
-    elif unit == "ms":
-        text = "%.2f ms" % value
-    elif isinstance(value, float) and not value.is_integer():
-        text = "%.2f %s" % (value, unit)
-    else:
-        text = "%d %s" % (value, unit)
-    return "%s=%s" % (obs.get("stat", "?"), text.strip())
+from ansible_collections.loadops.k6.plugins.module_utils.k6_summary import format_observed
 
 
 def _mib(value):
@@ -64,7 +50,7 @@ def verdict_table(result, host=""):
         raise AnsibleFilterError("verdict_table expects the registered result of loadops.k6.k6_run, got %s" % type(result).__name__)
     rows = [("THRESHOLD", "OBSERVED", "RESULT")]
     for th in result.get("thresholds") or []:
-        rows.append(("%s %s" % (th.get("metric"), th.get("expression")), _observed(th.get("observed")),
+        rows.append(("%s %s" % (th.get("metric"), th.get("expression")), format_observed(th.get("observed")),
                      "PASS" if th.get("passed") else "FAIL"))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = []

@@ -340,6 +340,22 @@ def _children(container):
     return []
 
 
+def format_observed(obs):
+    """``{"stat": "p(95)", "value": 12.3, "unit": "ms"}`` -> ``p(95)=12.30 ms`` for tables and reports."""
+    if not obs or obs.get("value") is None:
+        return "no samples"
+    value, unit = obs["value"], obs.get("unit") or ""
+    if unit == "rate":
+        text = "%.2f%%" % (value * 100)
+    elif unit == "ms":
+        text = "%.2f ms" % value
+    elif isinstance(value, float) and not value.is_integer():
+        text = "%.2f %s" % (value, unit)
+    else:
+        text = "%d %s" % (value, unit)
+    return "%s=%s" % (obs.get("stat", "?"), text.strip())
+
+
 def parse_checks(summary):
     """All checks from root_group and its nested groups, sorted by group path then name.
 
