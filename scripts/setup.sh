@@ -33,4 +33,4 @@ mkdir -p .collections/ansible_collections/loadops
 ln -sfn ../../.. .collections/ansible_collections/loadops/k6.tmp
 mv -Tf .collections/ansible_collections/loadops/k6.tmp .collections/ansible_collections/loadops/k6
 [ -f .collections/ansible_collections/loadops/k6/galaxy.yml ] || { echo "setup: collection link is broken" >&2; exit 1; }
-echo "setup: ready ($(.venv/bin/ansible --version | head -1), $top)"
+echo "setup: ready (ansible-core $(.venv/bin/python -c "import ansible.release as r; print(r.__version__)"), $top)"
