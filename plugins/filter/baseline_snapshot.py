@@ -68,19 +68,11 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.loadops.k6.plugins.module_utils.k6_summary import as_number
 
 NOTE_NO_ENDPOINTS = ("per-endpoint p95 is not in this run's summary (the scenario has no "
                      "http_req_duration{name:...} submetrics), so the comparison uses the request types "
                      "and the overall p95 that the summary does hold")
-
-
-def _number(value):
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class _Series(object):
@@ -91,12 +83,12 @@ class _Series(object):
         self.rate_known = True
 
     def add(self, p95, count, failure_rate):
-        p95 = _number(p95)
+        p95 = as_number(p95)
         if p95 is not None:
             self.p95 = p95 if self.p95 is None else max(self.p95, p95)
-        count = int(_number(count) or 0)
+        count = int(as_number(count) or 0)
         self.count += count
-        rate = _number(failure_rate)
+        rate = as_number(failure_rate)
         if rate is None:
             self.rate_known = False
         else:
@@ -146,8 +138,8 @@ def baseline_snapshot(results, scenario, run_id, created_at=""):
         result = usable[host]
         (_by_endpoint if with_endpoints else _by_type)(result, series)
         metrics = result.get("metrics") or {}
-        count = int(_number(metrics.get("requests")) or 0)
-        rate = _number(metrics.get("failure_rate"))
+        count = int(as_number(metrics.get("requests")) or 0)
+        rate = as_number(metrics.get("failure_rate"))
         requests += count
         if rate is not None:
             failed += rate * count

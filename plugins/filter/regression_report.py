@@ -67,15 +67,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-
-
-def _number(value):
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+from ansible_collections.loadops.k6.plugins.module_utils.k6_summary import as_number
 
 
 def _fmt(value, kind):
@@ -93,7 +85,7 @@ def _change(base, cur, kind):
 
 
 def _row(series, stat, kind, base, cur, margin, floor):
-    base, cur = _number(base), _number(cur)
+    base, cur = as_number(base), as_number(cur)
     row = {"series": series, "stat": stat, "baseline": base, "current": cur, "limit": None,
            "baseline_text": _fmt(base, kind), "current_text": _fmt(cur, kind), "change_text": _change(base, cur, kind)}
     if base is None:
@@ -124,7 +116,7 @@ def regression_report(current, baseline, margin=0.2, min_delta_ms=5.0, min_delta
     if not isinstance(current, dict):
         raise AnsibleFilterError("regression_report expects the current run's baseline_snapshot, got %s"
                                  % type(current).__name__)
-    margin, min_delta_ms, min_delta_rate = _number(margin), _number(min_delta_ms), _number(min_delta_rate)
+    margin, min_delta_ms, min_delta_rate = as_number(margin), as_number(min_delta_ms), as_number(min_delta_rate)
     if margin is None or margin < 0:
         raise AnsibleFilterError("regression_report: margin must be a number >= 0 (0.2 = 20 %%), got %r" % (margin,))
     if min_delta_ms is None or min_delta_ms < 0 or min_delta_rate is None or min_delta_rate < 0:
@@ -150,7 +142,7 @@ def regression_report(current, baseline, margin=0.2, min_delta_ms=5.0, min_delta
         base = baseline["series"][name] or {}
         cur = cur_series.get(name) or {}
         rows.append(_row(name, "p95", "ms", base.get("p95_ms"), cur.get("p95_ms"), margin, min_delta_ms))
-        if _number(base.get("failure_rate")) is not None and name != "http_req_duration":
+        if as_number(base.get("failure_rate")) is not None and name != "http_req_duration":
             rows.append(_row(name, "error rate", "rate", base.get("failure_rate"), cur.get("failure_rate"),
                              margin, min_delta_rate))
     rows.append(_row("all requests", "error rate", "rate", baseline.get("error_rate"), current.get("error_rate"),

@@ -340,6 +340,16 @@ def _children(container):
     return []
 
 
+def as_number(value):
+    """A float from a number or numeric string (JSON files, Jinja); None for anything else."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def format_observed(obs):
     """``{"stat": "p(95)", "value": 12.3, "unit": "ms"}`` -> ``p(95)=12.30 ms`` for tables and reports."""
     if not obs or obs.get("value") is None:
