@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # build-images.sh — build the local images the tests need (no registry is reachable here).
 #
-#   scripts/build-images.sh [--force] [--only debian|k6]
+#   scripts/build-images.sh [--force] [--only debian|k6|influxdb|grafana]
 #
 #   loadops/debian12-systemd:latest  Debian 12 rootfs from debootstrap (minbase + systemd,
 #                                    python3), imported with `docker import`; boots systemd
 #                                    as PID 1 (Molecule platform).
 #   loadops/k6:<K6_VERSION>          FROM scratch + static k6 binary (k6/Dockerfile.k6).
+#   loadops/influxdb:1.6.7-standin   stand-in for influxdb:1.x: Debian's influxd on the Debian
+#                                    image (tests/images/influxdb1/Dockerfile).
+#   loadops/grafana-standin:test     stand-in for grafana-oss, tests only: answers the few API
+#                                    calls the grafana role makes (tests/images/grafana-standin).
 #
 # Each image is built only when absent, or always with --force. Run as root after
 # scripts/host-prereqs.sh (docker daemon answering, debootstrap installed).
@@ -44,7 +48,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-case "$ONLY" in ""|debian|k6) ;; *) echo "--only must be debian or k6" >&2; exit 2 ;; esac
+case "$ONLY" in ""|debian|k6|influxdb|grafana) ;; *) echo "--only must be debian, k6, influxdb or grafana" >&2; exit 2 ;; esac
 
 step() { printf '[build-images] %s\n' "$*"; }
 die() { printf '[build-images] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -285,7 +289,43 @@ build_k6() {
     step "k6: $K6_IMAGE built and smoke-tested in $(elapsed "$t0")s ($(head -n1 <<<"$ver"))"
 }
 
+# ------------------------------------------------------------------------- stand-in images
+INFLUXDB_IMAGE=loadops/influxdb:1.6.7-standin
+GRAFANA_IMAGE=loadops/grafana-standin:test
+build_standin() {  # $1 = tag, $2 = context dir (holds the Dockerfile)
+    local old_id
+    old_id=$(image_id "$1")
+    image_present "$DEBIAN_IMAGE" || die "$1 builds on $DEBIAN_IMAGE: build it first"
+    DOCKER_BUILDKIT=0 dk build -q -t "$1" "$2" >"$TMPBASE/loadops-sbuild.log" 2>&1 \
+        || { cat "$TMPBASE/loadops-sbuild.log" >&2; die "docker build of $1 failed"; }
+    rm -f "$TMPBASE/loadops-sbuild.log"
+    drop_replaced "$old_id" "$1"
+}
+build_influxdb() {
+    if image_present "$INFLUXDB_IMAGE" && [ "$FORCE" -eq 0 ]; then
+        step "influxdb: $INFLUXDB_IMAGE present (use --force to rebuild)"; return
+    fi
+    [ -x /usr/bin/influxd ] || die "/usr/bin/influxd missing: run scripts/host-prereqs.sh (installs influxdb)"
+    local t0 ctx; t0=$(date +%s)
+    mkdir -p "$TMPBASE"; ctx=$(mktemp -d "$TMPBASE/loadops-influxctx.XXXXXX"); CLEANUP_DIRS+=("$ctx")
+    cp "$REPO/tests/images/influxdb1/Dockerfile" /usr/bin/influxd "$ctx/"
+    build_standin "$INFLUXDB_IMAGE" "$ctx"
+    cleanup; CLEANUP_DIRS=()
+    step "influxdb: $INFLUXDB_IMAGE built in $(elapsed "$t0")s"
+}
+build_grafana() {
+    if image_present "$GRAFANA_IMAGE" && [ "$FORCE" -eq 0 ]; then
+        step "grafana: $GRAFANA_IMAGE present (use --force to rebuild)"; return
+    fi
+    local t0; t0=$(date +%s)
+    [ -f "$REPO/tests/images/grafana-standin/Dockerfile" ] || die "tests/images/grafana-standin/Dockerfile missing"
+    build_standin "$GRAFANA_IMAGE" "$REPO/tests/images/grafana-standin"
+    step "grafana: $GRAFANA_IMAGE built in $(elapsed "$t0")s"
+}
+
 step "docker client $DOCKER_BIN, server $(dk version --format '{{.Server.Version}}' 2>/dev/null)"
 [ "$ONLY" = "" ] || [ "$ONLY" = debian ] && build_debian
 [ "$ONLY" = "" ] || [ "$ONLY" = k6 ] && build_k6
+[ "$ONLY" = "" ] || [ "$ONLY" = influxdb ] && build_influxdb
+[ "$ONLY" = "" ] || [ "$ONLY" = grafana ] && build_grafana
 step "done"

@@ -2,7 +2,8 @@
 # The README's second command: the whole test suite on this machine, from nothing.
 #   1. controller venv (scripts/setup.sh)
 #   2. system packages and dockerd (scripts/host-prereqs.sh: docker.io, debootstrap, influxdb, shellcheck)
-#   3. local images (scripts/build-images.sh: Debian 12 systemd image, k6 image)
+#   3. local images (scripts/build-images.sh: Debian 12 systemd image, k6 image, and the
+#      InfluxDB 1.x and Grafana stand-ins for the docker install methods)
 #   4. one pytest run: unit tests, integration tests (real k6, InfluxDB, cgroups, docker, systemd
 #      in containers), ansible-lint, ansible-test sanity and Molecule, as tests.
 # Extra arguments go to pytest (e.g. -k molecule, -x).

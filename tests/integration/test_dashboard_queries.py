@@ -22,24 +22,17 @@ import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import pytest
 
-from conftest import K6_SCRIPTS, DemoTarget, find_free_port
+from conftest import K6_SCRIPTS, DemoTarget
+from services import INFLUXD, REPO, Influxd, recap, run_playbook
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
-INFLUXD = "/usr/bin/influxd"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DB = "k6"
 DS_UID = "it-influx-7"  # not the default: proves the role rewrote every reference
@@ -64,68 +57,6 @@ def _need(condition: bool, reason: str) -> None:
 
 # --- InfluxDB 1.x on free loopback ports --------------------------------------------------------
 
-class Influxd:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.proc: Optional[subprocess.Popen] = None
-        self.port = 0
-
-    def start(self, attempts: int = 3) -> None:
-        for _attempt in range(attempts):
-            self.port, rpc_port = find_free_port(), find_free_port()
-            conf = self.root / "influxdb.conf"
-            conf.write_text(
-                'reporting-enabled = false\n'
-                'bind-address = "127.0.0.1:%d"\n'
-                '[meta]\n  dir = "%s"\n'
-                '[data]\n  dir = "%s"\n  wal-dir = "%s"\n  query-log-enabled = false\n'
-                '[http]\n  bind-address = "127.0.0.1:%d"\n  log-enabled = false\n  max-body-size = 0\n'
-                '[monitor]\n  store-enabled = false\n'
-                '[logging]\n  level = "warn"\n'
-                % (rpc_port, self.root / "meta", self.root / "data", self.root / "wal", self.port))
-            self.log = open(self.root / "influxd.log", "ab")
-            self.proc = subprocess.Popen([INFLUXD, "-config", str(conf)], stdout=self.log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-            if self._wait_ping(20.0):
-                return
-            self.stop()  # lost a port race or failed: try new ports
-        raise RuntimeError("influxd did not start: %s" % (self.root / "influxd.log").read_text()[-3000:])
-
-    def _wait_ping(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/ping" % self.port, timeout=2) as resp:
-                    if resp.status == 204 and resp.headers.get("X-Influxdb-Version"):
-                        return True
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.2)
-        return False
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=15)
-        if self.proc:
-            self.log.close()
-
-    @property
-    def url(self) -> str:
-        return "http://127.0.0.1:%d" % self.port
-
-    def query(self, q: str, db: str = DB) -> dict:
-        params = urllib.parse.urlencode({"db": db, "q": q, "epoch": "ms"})
-        with urllib.request.urlopen("%s/query?%s" % (self.url, params), timeout=30) as resp:
-            return json.loads(resp.read().decode())
-
-
 @pytest.fixture(scope="session")
 def influxdb(tmp_path_factory):
     """A fresh influxd of our own (Debian's 1.6.7), on free 127.0.0.1 ports; stopped by pid."""
@@ -145,24 +76,13 @@ def influxdb(tmp_path_factory):
 # --- the dashboard as the grafana role provisions it --------------------------------------------
 
 def _playbook(tmp_path: Path, extra_vars: dict, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
-                         "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n")
     playbook = tmp_path / "grafana.yml"
     playbook.write_text("- hosts: all\n  gather_facts: false\n  roles:\n    - role: loadops.k6.grafana\n")
-    extra = tmp_path / "extra.json"
-    extra.write_text(json.dumps(extra_vars))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env["PATH"] = "%s:%s" % (VENV_BIN, env.get("PATH", ""))
-    env["ANSIBLE_NOCOLOR"] = "1"
-    return subprocess.run([str(VENV_BIN / "ansible-playbook"), str(playbook), "-i", str(inventory), "-e", "@%s" % extra, *args],
-                          cwd=str(REPO), env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return run_playbook(tmp_path, playbook, extra_vars, *args, group="all", timeout=timeout)
 
 
 def _recap_changed(proc: subprocess.CompletedProcess) -> int:
-    match = re.search(r"localhost\s*:\s*ok=\d+\s+changed=(\d+)", proc.stdout)
-    assert match, proc.stdout[-3000:]
-    return int(match.group(1))
+    return recap(proc)["changed"]
 
 
 def _role_vars(base: Path, **more) -> dict:
@@ -331,7 +251,7 @@ def query_panels(dashboard: dict) -> List[dict]:
 
 def run(influx: Influxd, query: str) -> dict:
     assert not re.search(r"\$\w|\[\[", query), "unexpanded variable left in: " + query
-    result = influx.query(query)["results"][0]
+    result = influx.query(query, db=DB, epoch="ms")["results"][0]
     assert "error" not in result, "%s -> %s" % (query, result["error"])
     return result
 

@@ -15,41 +15,23 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
+from services import INFLUXD, REPO, Influxd, run_playbook
+
 SCRIPTS = REPO / "k6" / "scripts"
-INFLUXD = "/usr/bin/influxd"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 # --- running a playbook the way an operator does -----------------------------------------------
 
 def _playbook(tmp_path, playbook, extra_vars, *args, host_vars=None, inventory_text=None, timeout=300):
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(inventory_text or (
-        "load_generators:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
-        "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
-        + "".join("      %s: %s\n" % (key, json.dumps(value)) for key, value in (host_vars or {}).items())))
-    extra = tmp_path / "extra.json"
-    extra.write_text(json.dumps(extra_vars))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "K6_"))}
-    env["PATH"] = "%s:%s" % (VENV_BIN, env.get("PATH", ""))
-    env["ANSIBLE_NOCOLOR"] = "1"
-    return subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "playbooks/%s" % playbook, "-i", str(inventory), "-e", "@%s" % extra, *args],
-        cwd=str(REPO), env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return run_playbook(tmp_path, playbook, extra_vars, *args, host_vars=host_vars, inventory_text=inventory_text,
+                        timeout=timeout)
 
 
 def _vars(tmp_path, base_url=None, time_scale="0.1", **more):
@@ -291,60 +273,6 @@ def test_preflight_lists_every_problem_at_once(tmp_path, free_port):
 
 
 # --- InfluxDB (Debian's 1.x, our own instance on free ports) -------------------------------------
-
-def find_free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Influxd:
-    def __init__(self, root: Path, auth: bool = False) -> None:
-        self.root, self.proc, self.port, self.auth = root, None, 0, auth
-
-    def start(self, attempts: int = 3) -> None:
-        for _attempt in range(attempts):
-            self.port, rpc_port = find_free_port(), find_free_port()
-            conf = self.root / "influxdb.conf"
-            conf.write_text(
-                'reporting-enabled = false\nbind-address = "127.0.0.1:%d"\n[meta]\n  dir = "%s"\n'
-                '[data]\n  dir = "%s"\n  wal-dir = "%s"\n  query-log-enabled = false\n'
-                '[http]\n  bind-address = "127.0.0.1:%d"\n  log-enabled = false\n  max-body-size = 0\n'
-                '  auth-enabled = %s\n'
-                '[monitor]\n  store-enabled = false\n[logging]\n  level = "warn"\n'
-                % (rpc_port, self.root / "meta", self.root / "data", self.root / "wal", self.port,
-                   "true" if self.auth else "false"))
-            self.log = open(self.root / "influxd.log", "ab")
-            self.proc = subprocess.Popen([INFLUXD, "-config", str(conf)], stdout=self.log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    with urllib.request.urlopen("http://127.0.0.1:%d/ping" % self.port, timeout=2) as resp:
-                        if resp.status == 204 and resp.headers.get("X-Influxdb-Version"):
-                            return
-                except (urllib.error.URLError, ConnectionError, OSError):
-                    time.sleep(0.2)
-            self.stop()
-        raise RuntimeError("influxd did not start: %s" % (self.root / "influxd.log").read_text()[-3000:])
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=15)
-        if self.proc:
-            self.log.close()
-
-    def query(self, q: str, db: str = "", user: str = "", password: str = "") -> dict:
-        params = urllib.parse.urlencode(dict({"db": db, "q": q}, **({"u": user, "p": password} if user else {})))
-        data = urllib.parse.urlencode({"q": q}).encode() if q.upper().startswith(("CREATE", "GRANT")) else None
-        with urllib.request.urlopen("http://127.0.0.1:%d/query?%s" % (self.port, params), data=data, timeout=30) as resp:
-            return json.loads(resp.read().decode())
-
 
 def _influxd(tmp_path_factory, auth):
     if not (os.path.isfile(INFLUXD) and os.access(INFLUXD, os.X_OK)):
