@@ -161,6 +161,16 @@ def test_grafana_link_spans_the_run_and_selects_its_testid(tmp_path, demo_target
     assert link in [p.get("value") for p in root.iter("property") if p.get("name") == "grafana_url"]
 
 
+def test_grafana_link_follows_the_grafana_the_inventory_has_the_role_install(tmp_path, demo_target):
+    # No scenario_run_grafana_url: the grafana role's settings in the inventory decide the link.
+    proc = _playbook(tmp_path, "smoke.yml", _vars(tmp_path, demo_target),
+                     host_vars={"grafana_install_method": "docker", "grafana_http_port": 23456})
+    assert proc.returncode == 0, _out(proc)
+    link = json.loads((_only_run(tmp_path) / "verdict.json").read_text())["grafana_url"]
+    assert link.startswith("http://127.0.0.1:23456/d/loadops-k6?"), link
+    assert "open the HTML report instead" not in proc.stdout
+
+
 def _two_machines(tmp_path, lg2_vars=None):
     """Two load machines, both this host (local connection), each with its own results dir."""
     hosts = ""
