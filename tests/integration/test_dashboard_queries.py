@@ -119,6 +119,26 @@ def test_role_writes_the_dashboard_with_the_configured_uid_and_no_placeholder(pr
     assert "uid: %s" % json.dumps(DS_UID) in datasource
 
 
+def test_role_datasource_uses_basic_auth_or_an_influxdb2_token(tmp_path):
+    _need_root()
+    import yaml  # the venv has PyYAML (ansible needs it)
+    basic = _playbook(tmp_path, _role_vars(tmp_path, grafana_influxdb_user="reader", grafana_influxdb_password="pw-basic-1"))
+    assert basic.returncode == 0, basic.stdout[-4000:]
+    source = tmp_path / "provisioning" / "datasources" / "loadops-k6.yml"
+    ds = yaml.safe_load(source.read_text())["datasources"][0]
+    assert (ds["user"], ds["secureJsonData"]) == ("reader", {"password": "pw-basic-1"})
+    assert "httpHeaderName1" not in ds["jsonData"]
+    token = _playbook(tmp_path, _role_vars(tmp_path, grafana_influxdb_user="reader", grafana_influxdb_token="tok-Xy9"))
+    assert token.returncode == 0, token.stdout[-4000:]
+    ds = yaml.safe_load(source.read_text())["datasources"][0]
+    assert "user" not in ds
+    assert ds["jsonData"]["httpHeaderName1"] == "Authorization"
+    assert ds["secureJsonData"] == {"httpHeaderValue1": "Token tok-Xy9"}
+    assert oct(source.stat().st_mode & 0o777) == "0o640"
+    for proc in (basic, token):
+        assert "pw-basic-1" not in proc.stdout and "tok-Xy9" not in proc.stdout
+
+
 def test_role_check_mode_diff_and_second_run(tmp_path):
     _need_root()
     extra_dir = tmp_path / "exported"

@@ -59,6 +59,7 @@ def _vars(tmp_path, image, **more):
         "k6_runner_bin_path": str(base / "bin" / "k6"),
         "k6_runner_scripts_dir": str(base / "scripts"),
         "k6_runner_results_dir": str(base / "results"),
+        "k6_runner_profile_file": str(base / "loadops-k6-profile.sh"),
     }, **more)
 
 
@@ -82,6 +83,7 @@ def test_docker_method_builds_a_non_root_image_of_the_pinned_k6_and_a_second_run
     assert inspect["Config"]["Labels"]["io.loadops.k6.build"] == "prebuilt"
     version = _docker("run", "--rm", "--network", "host", image, "version", check=True).stdout
     assert version.startswith("k6 v1.1.0 ")
+    assert Path(extra["k6_runner_profile_file"]).read_text().splitlines()[-1] == "export K6_NO_USAGE_REPORT=true"
     # The docker method puts no k6 on the load machine's PATH: scenario_run must use the image.
     assert not Path(extra["k6_runner_bin_path"]).exists()
     assert sorted(p.name for p in Path(extra["k6_runner_scripts_dir"]).iterdir()) == \
@@ -150,6 +152,7 @@ def test_absent_removes_the_image_and_keeps_results_until_purge(tmp_path, image)
     assert not _image_id(image)
     assert not Path(extra["k6_runner_install_dir"]).exists()
     assert not Path(extra["k6_runner_scripts_dir"]).exists()
+    assert not Path(extra["k6_runner_profile_file"]).exists()
     assert (results / "kept.txt").exists()
     again = _run(tmp_path, dict(extra, k6_runner_state="absent"))
     assert again.returncode == 0 and recap(again)["changed"] == 0, _out(again)
