@@ -57,8 +57,13 @@ class DockerError(Exception):
 
 
 # ------------------------------------------------------------------------------ pure helpers
+def is_image_reference(image):
+    """[registry[:port]/]path[:tag][@sha256:digest], lower-case path, no spaces, no empty tag."""
+    return isinstance(image, str) and bool(_IMAGE_REF.match(image))
+
+
 def validate_image(image):
-    if not isinstance(image, str) or not _IMAGE_REF.match(image):
+    if not is_image_reference(image):
         raise DockerError("image %r is not a valid image reference; use e.g. %s or registry:5000/team/k6:1.1.0"
                           % (image, DEFAULT_IMAGE))
     return image

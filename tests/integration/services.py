@@ -5,6 +5,8 @@
 - `run_playbook`: ansible-playbook from the project's venv, the way an operator runs it, with an
   inventory of this machine (local connection) and extra vars from a JSON file.
 - `recap`: the ok/changed/failed counts of one host from a PLAY RECAP.
+- `need`: skip a test whose prerequisite is missing, except in CI (CI=true), where it fails.
+- `docker`, `container_inspect`: the docker CLI, and one container's inspect data (None if absent).
 """
 from __future__ import annotations
 
@@ -21,9 +23,28 @@ import urllib.request
 from pathlib import Path
 from typing import Dict, Optional
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
 INFLUXD = "/usr/bin/influxd"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(condition: bool, reason: str) -> None:
+    if not condition:
+        if IN_CI:
+            pytest.fail("CI must run this test: " + reason)
+        pytest.skip(reason)
+
+
+def docker(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=check)
+
+
+def container_inspect(name: str) -> Optional[dict]:
+    proc = docker("container", "inspect", name)
+    return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
 
 
 def free_port(host: str = "127.0.0.1") -> int:

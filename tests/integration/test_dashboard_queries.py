@@ -31,9 +31,8 @@ from typing import Dict, List
 import pytest
 
 from conftest import K6_SCRIPTS, DemoTarget
-from services import INFLUXD, REPO, Influxd, recap, run_playbook
+from services import INFLUXD, REPO, Influxd, need, recap, run_playbook
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DB = "k6"
 DS_UID = "it-influx-7"  # not the default: proves the role rewrote every reference
 K6_TIMEOUT_S = 90
@@ -48,20 +47,13 @@ TIME_FILTER = "time >= now() - 1h and time <= now()"
 BUILTINS = {"timeFilter": TIME_FILTER, "__interval": "1s", "__interval_ms": "1000"}
 
 
-def _need(condition: bool, reason: str) -> None:
-    if not condition:
-        if IN_CI:
-            pytest.fail("CI must run this test: " + reason)
-        pytest.skip(reason)
-
-
 # --- InfluxDB 1.x on free loopback ports --------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def influxdb(tmp_path_factory):
     """A fresh influxd of our own (Debian's 1.6.7), on free 127.0.0.1 ports; stopped by pid."""
-    _need(os.path.isfile(INFLUXD) and os.access(INFLUXD, os.X_OK),
-          "%s is missing (apt-get install influxdb; scripts/host-prereqs.sh does)" % INFLUXD)
+    need(os.path.isfile(INFLUXD) and os.access(INFLUXD, os.X_OK),
+         "%s is missing (apt-get install influxdb; scripts/host-prereqs.sh does)" % INFLUXD)
     server = Influxd(tmp_path_factory.mktemp("influxd"))
     server.start()
     try:
@@ -93,7 +85,7 @@ def _role_vars(base: Path, **more) -> dict:
 
 
 def _need_root() -> None:
-    _need(os.geteuid() == 0, "the grafana role writes root-owned files; run as root")
+    need(os.geteuid() == 0, "the grafana role writes root-owned files; run as root")
 
 
 @pytest.fixture(scope="module")

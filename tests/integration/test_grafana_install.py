@@ -29,46 +29,30 @@ from pathlib import Path
 import pytest
 
 import services
+from services import container_inspect, docker, need
 from k6run_helpers import docker_ok, image_present
 
 IMAGE = "loadops/grafana-standin:test"
 PLAYBOOK = Path(__file__).resolve().parent / "playbooks" / "grafana_docker.yml"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DB = "k6"
 READER = "grafana_reader"
 DS_UID = "it-grafana-ds"
 _names = itertools.count()
 
 
-def _need(condition: bool, reason: str) -> None:
-    if not condition:
-        if IN_CI:
-            pytest.fail("CI must run this test: " + reason)
-        pytest.skip(reason)
-
-
 @pytest.fixture(autouse=True)
 def prerequisites():
-    _need(os.geteuid() == 0, "the grafana role writes root-owned files and talks to docker; run as root")
+    need(os.geteuid() == 0, "the grafana role writes root-owned files and talks to docker; run as root")
     ok, why = docker_ok()
-    _need(ok, "no docker daemon answering: %s (scripts/host-prereqs.sh starts one)" % why)
-    _need(image_present(IMAGE), "image %s absent: bash scripts/build-images.sh --only grafana" % IMAGE)
-
-
-def _docker(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=check)
-
-
-def _inspect(name: str):
-    proc = _docker("container", "inspect", name)
-    return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
+    need(ok, "no docker daemon answering: %s (scripts/host-prereqs.sh starts one)" % why)
+    need(image_present(IMAGE), "image %s absent: bash scripts/build-images.sh --only grafana" % IMAGE)
 
 
 @pytest.fixture
 def container(request):
     """A fresh container name; whatever has that name is removed at the end, even on failure."""
     name = "loadops-grafana-test-%d-%d" % (os.getpid(), next(_names))
-    request.addfinalizer(lambda: _docker("rm", "-f", name))
+    request.addfinalizer(lambda: docker("rm", "-f", name))
     return name
 
 
@@ -83,7 +67,7 @@ def creds(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def influx(tmp_path):
     """influxd with authentication: an admin, database k6 with one point, a read-only user."""
-    _need(os.access(services.INFLUXD, os.X_OK), "%s is missing (scripts/host-prereqs.sh installs it)" % services.INFLUXD)
+    need(os.access(services.INFLUXD, os.X_OK), "%s is missing (scripts/host-prereqs.sh installs it)" % services.INFLUXD)
     root = tmp_path / "influxd"
     root.mkdir()
     server = services.Influxd(root, auth=True).start()
@@ -155,7 +139,7 @@ def test_docker_method_installs_checks_and_removes_grafana(tmp_path, container, 
     assert len(password) >= 16
 
     # The container: host network, the image's uid/gid, listening on 127.0.0.1:<port> only.
-    info = _inspect(container)
+    info = container_inspect(container)
     assert info and info["State"]["Running"], info and info["State"]
     assert info["HostConfig"]["NetworkMode"] == "host"
     assert info["Config"]["User"] == "472:0"
@@ -174,7 +158,7 @@ def test_docker_method_installs_checks_and_removes_grafana(tmp_path, container, 
     mode = stat.S_IMODE(pw_file.stat().st_mode)
     assert mode in (0o600, 0o640) and not mode & 0o007, oct(mode)
     assert pw_file.read_text().strip() == password
-    assert password not in _docker("container", "inspect", container).stdout
+    assert password not in docker("container", "inspect", container).stdout
     assert password not in first.stdout + first.stderr
     assert influx.reader_password not in first.stdout + first.stderr
     # The data directory belongs to the container's user, who could write into it.
@@ -189,14 +173,14 @@ def test_docker_method_installs_checks_and_removes_grafana(tmp_path, container, 
     status, health = _get(base + "/api/datasources/uid/%s/health" % DS_UID, ("admin", password))
     assert (status, health["status"]) == (200, "OK") and "1 measurements found" in health["message"], health
     assert _get(base + "/api/dashboards/uid/loadops-k6", ("admin", password))[0] == 200
-    logs = _docker("logs", container).stderr
+    logs = docker("logs", container).stderr
     assert "GET /api/datasources/uid/%s/health HTTP/1.1\" 200" % DS_UID in logs, logs[-2000:]
     assert "GET /api/dashboards/uid/loadops-k6 HTTP/1.1\" 200" in logs, logs[-2000:]
 
     # Second run: nothing changes, the container is not restarted.
     again = _play(tmp_path, extra)
     assert again.returncode == 0 and services.recap(again)["changed"] == 0, again.stdout[-5000:]
-    assert _inspect(container)["State"]["StartedAt"] == info["State"]["StartedAt"]
+    assert container_inspect(container)["State"]["StartedAt"] == info["State"]["StartedAt"]
     assert password not in again.stdout + again.stderr
 
     # InfluxDB gone: the live checks fail and say why.
@@ -208,7 +192,7 @@ def test_docker_method_installs_checks_and_removes_grafana(tmp_path, container, 
     # Absent: container, provisioning files, dashboards and password file go; the data stays.
     gone = _play(tmp_path, dict(extra, grafana_state="absent"))
     assert gone.returncode == 0, gone.stdout[-4000:]
-    assert _inspect(container) is None
+    assert container_inspect(container) is None
     assert not (tmp_path / "provisioning" / "datasources" / "loadops-k6.yml").exists()
     assert not (tmp_path / "provisioning" / "dashboards" / "loadops-k6.yml").exists()
     assert not (tmp_path / "dashboards" / "loadops-k6.json").exists()
@@ -225,7 +209,7 @@ def test_check_mode_with_diff_changes_nothing_on_a_fresh_host(tmp_path, containe
     proc = _play(tmp_path, extra, "--check", "--diff")
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     assert services.recap(proc)["changed"] > 0
-    assert _inspect(container) is None
+    assert container_inspect(container) is None
     for path in ("provisioning", "dashboards", "data", "secrets"):
         assert not (tmp_path / path).exists(), path
     assert (creds / "localhost" / "grafana_admin").read_text().strip() not in proc.stdout + proc.stderr
@@ -246,7 +230,7 @@ def test_bad_settings_fail_before_anything_changes(tmp_path, container, creds, o
     out = _out(proc)
     for text in expected:
         assert text in out, proc.stdout[-3000:]
-    assert _inspect(container) is None
+    assert container_inspect(container) is None
     assert not (tmp_path / "provisioning").exists() and not (tmp_path / "data").exists()
 
 
@@ -259,9 +243,9 @@ def test_standin_refuses_to_start_on_an_unreadable_provisioning_file(tmp_path, c
     source = datasources / "loadops-k6.yml"
     source.write_text("apiVersion: 1\ndatasources:\n  - name: x\n    uid: x\n")
     source.chmod(0o600)  # root only: not even group 0
-    proc = _docker("run", "--name", container, "--network", "host",
-                   "-e", "GF_SERVER_HTTP_PORT=%d" % services.free_port(),
-                   "-v", "%s:/etc/grafana/provisioning:ro" % (tmp_path / "provisioning"), IMAGE)
+    proc = docker("run", "--name", container, "--network", "host",
+                  "-e", "GF_SERVER_HTTP_PORT=%d" % services.free_port(),
+                  "-v", "%s:/etc/grafana/provisioning:ro" % (tmp_path / "provisioning"), IMAGE)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "cannot read provisioning file /etc/grafana/provisioning/datasources/loadops-k6.yml" in proc.stderr
     assert "Permission denied" in proc.stderr

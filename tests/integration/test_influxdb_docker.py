@@ -22,29 +22,12 @@ from pathlib import Path
 import pytest
 
 from k6run_helpers import docker_ok, image_present
-from services import free_port, recap, run_playbook
+from services import container_inspect, docker, free_port, need, recap, run_playbook
 
 IMAGE = "loadops/influxdb:1.6.7-standin"
 PLAYBOOK = Path(__file__).resolve().parent / "playbooks" / "influxdb_docker.yml"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 RESERVED_PORTS = {8086, 8088, 18086, 18088}
 _names = itertools.count(1)
-
-
-def _need(condition: bool, reason: str) -> None:
-    if not condition:
-        if IN_CI:
-            pytest.fail("CI must run this test: " + reason)
-        pytest.skip(reason)
-
-
-def _docker(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=check)
-
-
-def _inspect(name: str):
-    proc = _docker("container", "inspect", name)
-    return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
 
 
 def _free_port() -> int:
@@ -119,7 +102,7 @@ class Deployment:
         return "http://127.0.0.1:%d" % self.http_port
 
     def started_at(self) -> str:
-        return _inspect(self.name)["State"]["StartedAt"]
+        return container_inspect(self.name)["State"]["StartedAt"]
 
     def query(self, q: str, user: str, password: str, db: str = "k6"):
         return _http("%s/query?%s" % (self.url, urllib.parse.urlencode({"db": db, "q": q})), user, password)
@@ -132,13 +115,13 @@ class Deployment:
 def deploy(tmp_path, monkeypatch):
     """Factory of deployments; removes (docker rm -f) every container it named, even on failure."""
     ok, why = docker_ok()
-    _need(ok, "no docker daemon answering: %s (scripts/host-prereqs.sh starts one)" % why)
-    _need(image_present(IMAGE), "image %s absent: build it with `bash scripts/build-images.sh --only influxdb`" % IMAGE)
+    need(ok, "no docker daemon answering: %s (scripts/host-prereqs.sh starts one)" % why)
+    need(image_present(IMAGE), "image %s absent: build it with `bash scripts/build-images.sh --only influxdb`" % IMAGE)
     monkeypatch.setenv("LOADOPS_CREDENTIALS_DIR", str(tmp_path / "creds"))
     created: list = []
     yield lambda: Deployment(tmp_path, created)
     for name in created:
-        _docker("rm", "-f", "-v", name)
+        docker("rm", "-f", "-v", name)
 
 
 def test_docker_v1_runs_secured_influxdb_on_loopback_and_is_idempotent(deploy):
@@ -146,7 +129,7 @@ def test_docker_v1_runs_secured_influxdb_on_loopback_and_is_idempotent(deploy):
     first = dep.ok()
     assert first["changed"] > 0
 
-    info = _inspect(dep.name)
+    info = container_inspect(dep.name)
     assert info["State"]["Running"] is True
     assert info["HostConfig"]["NetworkMode"] == "host"
     assert info["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
@@ -225,7 +208,7 @@ def test_check_diff_on_a_fresh_host_changes_nothing(deploy):
     assert proc.returncode == 0 and counts["failed"] == 0, (proc.stdout + proc.stderr)[-5000:]
     assert counts["changed"] > 0  # it says what it would do...
     assert "max-body-size = 0" in proc.stdout  # ...with the configuration's diff
-    assert _inspect(dep.name) is None  # ...and does none of it
+    assert container_inspect(dep.name) is None  # ...and does none of it
     assert not dep.data_dir.exists() and not dep.config_file.exists() and not dep.config_file.parent.exists()
     assert not dep.creds.exists(), "check mode generated credentials on the controller"
 
@@ -236,7 +219,7 @@ def test_absent_keeps_the_data_and_purge_deletes_it(deploy):
     assert dep.write("k6_it,case=keep v=1", "k6_writer", dep.secret("influxdb_k6"))[0] == 204
 
     assert dep.ok(influxdb_state="absent")["changed"] >= 1
-    assert _inspect(dep.name) is None
+    assert container_inspect(dep.name) is None
     assert (dep.data_dir / "meta").is_dir() and (dep.data_dir / "data").is_dir() and dep.config_file.is_file()
     assert dep.ok(influxdb_state="absent")["changed"] == 0
 
@@ -246,7 +229,7 @@ def test_absent_keeps_the_data_and_purge_deletes_it(deploy):
     assert status == 200 and '"keep"' in body, body
 
     assert dep.ok(influxdb_state="absent", influxdb_purge=True)["changed"] >= 1
-    assert _inspect(dep.name) is None
+    assert container_inspect(dep.name) is None
     assert not dep.data_dir.exists() and not dep.config_file.exists()
     assert dep.creds.is_dir()  # the controller keeps the credentials
 
@@ -262,7 +245,7 @@ def test_bad_image_fails_with_a_clear_message_and_leaves_no_container(deploy, im
     assert proc.returncode != 0 and recap(proc)["failed"] == 1
     out = proc.stdout + proc.stderr
     assert expected in out and json.dumps(image) in out, out[-3000:]
-    assert _inspect(dep.name) is None
+    assert container_inspect(dep.name) is None
     assert not dep.data_dir.exists()
 
 
@@ -272,4 +255,4 @@ def test_unknown_method_is_rejected_naming_the_choices(deploy):
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "docker_v3" in out and "package, docker_v1, docker_v2" in out, out[-3000:]
-    assert _inspect(dep.name) is None
+    assert container_inspect(dep.name) is None

@@ -11,16 +11,14 @@ import itertools
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from k6run_helpers import docker_ok
-from services import REPO, VENV_BIN, recap, run_playbook
+from services import IN_CI, REPO, VENV_BIN, docker, recap, run_playbook
 
 PLAYBOOK = REPO / "tests" / "integration" / "playbooks" / "k6_runner.yml"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _counter = itertools.count()
 
 _ok, _why = docker_ok()
@@ -29,12 +27,8 @@ if not _ok and IN_CI:
 pytestmark = pytest.mark.skipif(not _ok, reason="no docker daemon answering: %s (scripts/host-prereqs.sh starts one)" % _why)
 
 
-def _docker(*args, check=False):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=check)
-
-
 def _image_id(name):
-    proc = _docker("image", "inspect", "-f", "{{.Id}}", name)
+    proc = docker("image", "inspect", "-f", "{{.Id}}", name)
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
@@ -45,7 +39,7 @@ def image():
     assert not _image_id(name)
     yield name
     if _image_id(name):
-        _docker("rmi", "-f", name, check=True)
+        docker("rmi", "-f", name, check=True)
 
 
 def _vars(tmp_path, image, **more):
@@ -76,12 +70,12 @@ def test_docker_method_builds_a_non_root_image_of_the_pinned_k6_and_a_second_run
     first = _run(tmp_path, extra)
     assert first.returncode == 0, _out(first)
     assert recap(first)["changed"] > 0
-    inspect = json.loads(_docker("image", "inspect", image, check=True).stdout)[0]
+    inspect = json.loads(docker("image", "inspect", image, check=True).stdout)[0]
     assert inspect["Config"]["User"] == "12345:12345"
     assert inspect["Config"]["Entrypoint"] == ["/usr/bin/k6"]
     assert inspect["Config"]["Labels"]["org.opencontainers.image.version"] == "1.1.0"
     assert inspect["Config"]["Labels"]["io.loadops.k6.build"] == "prebuilt"
-    version = _docker("run", "--rm", "--network", "host", image, "version", check=True).stdout
+    version = docker("run", "--rm", "--network", "host", image, "version", check=True).stdout
     assert version.startswith("k6 v1.1.0 ")
     assert Path(extra["k6_runner_profile_file"]).read_text().splitlines()[-1] == "export K6_NO_USAGE_REPORT=true"
     # The docker method puts no k6 on the load machine's PATH: scenario_run must use the image.
@@ -108,9 +102,9 @@ def test_a_changed_binary_rebuilds_the_image(tmp_path, image):
     assert second.returncode == 0, _out(second)
     assert recap(second)["changed"] > 0
     assert _image_id(image) not in ("", before)
-    assert _docker("run", "--rm", image, "version", check=True).stdout.startswith("k6 v1.1.0 ")
-    if before and not _docker("image", "inspect", "-f", "{{.RepoTags}}", before).stdout.strip("[] \n"):
-        _docker("rmi", before)  # the replaced, now untagged image
+    assert docker("run", "--rm", image, "version", check=True).stdout.startswith("k6 v1.1.0 ")
+    if before and not docker("image", "inspect", "-f", "{{.RepoTags}}", before).stdout.strip("[] \n"):
+        docker("rmi", before)  # the replaced, now untagged image
 
 
 def test_check_mode_on_a_fresh_machine_builds_and_writes_nothing(tmp_path, image):

@@ -52,6 +52,7 @@ def test_ansible_test_sanity_passes():
     ("loadops.k6.verdict_table", "filter", ["threshold", "verdict"]),
     ("loadops.k6.grafana_dashboard", "filter", ["uid", "__inputs"]),
     ("loadops.k6.credential", "lookup", ["0600", "host"]),
+    ("loadops.k6.image_reference", "test", ["registry", "digest"]),
 ])
 def test_plugin_docs_render_with_ansible_doc(name, kind, words):
     proc = _run([str(VENV_BIN / "ansible-doc"), "-t", kind, name], timeout=120)
