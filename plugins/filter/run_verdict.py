@@ -13,7 +13,8 @@ description:
     the role writes as C(verdict.json) and renders as JUnit XML.
   - The run's C(verdict) is C(passed) only when every load machine passed; otherwise it is the most
     serious verdict of any machine (C(oom_killed) before C(script_error) before ... before
-    C(thresholds_failed)). A machine without a usable result counts as C(error).
+    C(thresholds_failed), the order of the collection's one verdict vocabulary). A machine without a
+    usable result, or with a verdict outside that vocabulary, counts as C(error).
   - C(outcome) is what the play decides. It is C(failed) when the verdict is not C(passed) (a
     C(thresholds_failed) run is accepted when O(fail_on_thresholds=false)), or when the regression
     check found regressions and O(fail_on_regression=true).
@@ -85,21 +86,14 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-
-# Most serious first: the generator died, the script is broken, k6 refused, the run was cut short,
-# the target failed its thresholds.
-SEVERITY = ("error", "oom_killed", "script_error", "config_error", "k6_error", "timeout", "interrupted",
-            "script_failed", "aborted", "thresholds_failed", "passed")
+from ansible_collections.loadops.k6.plugins.module_utils.verdicts import is_accepted, normalize, worst
 
 
 def _host_entry(result):
     result = result if isinstance(result, dict) else {}
-    verdict = result.get("verdict")
     checks = [c for c in result.get("checks") or [] if isinstance(c, dict)]
-    if verdict not in SEVERITY:
-        verdict = "error"
     return {
-        "verdict": verdict,
+        "verdict": normalize(result.get("verdict")),
         "rc": result.get("rc"),
         "msg": result.get("msg") or ("no result from loadops.k6.k6_run" if not result else ""),
         "duration_s": result.get("duration_s"),
@@ -120,9 +114,8 @@ def run_verdict(results, run_id, scenario="", started_at="", ended_at="", grafan
         raise AnsibleFilterError("run_verdict expects a mapping of host name to k6_run result, got %s"
                                  % type(results).__name__)
     hosts = {str(name): _host_entry(results[name]) for name in sorted(results, key=str)}
-    verdicts = [entry["verdict"] for entry in hosts.values()] or ["error"]
-    verdict = min(verdicts, key=SEVERITY.index)
-    accepted = verdict == "passed" or (verdict == "thresholds_failed" and not fail_on_thresholds)
+    verdict = worst(entry["verdict"] for entry in hosts.values())
+    accepted = is_accepted(verdict, fail_on_thresholds)
     regressed = bool(regression and regression.get("regressions"))
     outcome = "passed" if accepted and not (regressed and fail_on_regression) else "failed"
     return {

@@ -6,12 +6,16 @@
 Private to the loadops.k6 collection: no stability promise outside it.
 
 Each k6 option is declared once in RUN_OPTIONS (option name -> how it renders); callers pass
-parameters, never strings to concatenate.
+parameters, never strings to concatenate. The renderers (flag, switch, repeated) serve docker's
+command line too (k6_docker.CONTAINER_OPTIONS). One masking rule: secret_values() finds what must
+never be shown, mask() hides it, and passwords inside URLs are hidden whether known or not.
 """
 from __future__ import annotations
 
 import math
 import re
+import shlex
+from urllib.parse import unquote
 
 # Environment k6 always gets from us: no phoning home, no colour codes in the log.
 BASE_ENV = {
@@ -20,7 +24,7 @@ BASE_ENV = {
 }
 
 SECRET_KEY_PATTERN = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|CREDENTIAL)", re.I)
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@", re.I)
+URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@", re.I)
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.I)
@@ -56,45 +60,53 @@ def parse_cpus(value):
     return cpus
 
 
-def _flag(name):
+def flag(name):
+    """--name VALUE"""
     return lambda value: [name, str(value)]
 
 
-def _repeated(name, fmt=str):
+def repeated(name, fmt=str):
+    """--name V1 --name V2 ..."""
     return lambda values: [part for value in values for part in (name, fmt(value))]
 
 
-def _switch(name):
+def switch(name):
+    """--name when true"""
     return lambda value: [name] if value else []
+
+
+def render(argv, table, options):
+    """argv extended by each option of table (name -> renderer) in table order; None/empty/False
+    values are left out; an option the table does not know is a TypeError (a bug of ours)."""
+    known = {name for name, _render in table}
+    unknown = set(options) - known
+    if unknown:
+        raise TypeError("unknown option(s): %s" % ", ".join(sorted(unknown)))
+    argv = list(argv)
+    for name, renderer in table:
+        value = options.get(name)
+        if value is None or value is False or value == [] or value == {}:
+            continue
+        argv.extend(renderer(value))
+    return argv
 
 
 # option -> renderer(value) -> argv fragment. Order here is the order on the command line.
 RUN_OPTIONS = (
-    ("quiet", _switch("--quiet")),
-    ("address", _flag("--address")),
+    ("quiet", switch("--quiet")),
+    ("address", flag("--address")),
     ("tags", lambda tags: [p for k in sorted(tags) for p in ("--tag", "%s=%s" % (k, tags[k]))]),
-    ("outputs", _repeated("--out")),
-    ("summary_export", _flag("--summary-export")),
+    ("outputs", repeated("--out")),
+    ("summary_export", flag("--summary-export")),
     ("summary_trend_stats", lambda stats: ["--summary-trend-stats", ",".join(stats)]),
-    ("execution_segment", _flag("--execution-segment")),
-    ("execution_segment_sequence", _flag("--execution-segment-sequence")),
+    ("execution_segment", flag("--execution-segment")),
+    ("execution_segment_sequence", flag("--execution-segment-sequence")),
 )
 
 
 def build_run_argv(k6_path, script, **options):
     """argv for `k6 run`; options named in RUN_OPTIONS, None/empty values are left out."""
-    known = {name for name, _render in RUN_OPTIONS}
-    unknown = set(options) - known
-    if unknown:
-        raise TypeError("unknown k6 run option(s): %s" % ", ".join(sorted(unknown)))
-    argv = [k6_path, "run"]
-    for name, render in RUN_OPTIONS:
-        value = options.get(name)
-        if value is None or value == [] or value == {}:
-            continue
-        argv.extend(render(value))
-    argv.append(script)
-    return argv
+    return render([k6_path, "run"], RUN_OPTIONS, options) + [script]
 
 
 def build_inspect_argv(k6_path, script):
@@ -124,35 +136,53 @@ def secret_values(user_env=None, outputs=None):
         if value not in (None, "") and SECRET_KEY_PATTERN.search(str(key)):
             found.add(str(value))
     for output in outputs or []:
-        for match in _URL_USERINFO.finditer(str(output)):
+        for match in URL_USERINFO.finditer(str(output)):
             found.add(match.group("password"))
     return found
 
 
 def mask(text, secrets):
     """Replace URL passwords and each known secret in text with ********."""
-    text = _URL_USERINFO.sub(lambda m: "%s%s:********@" % (m.group("scheme"), m.group("user")), text)
+    text = URL_USERINFO.sub(lambda m: "%s%s:********@" % (m.group("scheme"), m.group("user")), text)
     for secret in sorted(secrets, key=len, reverse=True):
         if secret:
             text = text.replace(secret, "********")
     return text
 
 
+def influxdb_credentials_to_env(outputs):
+    """influxdb=http://user:pass@host/db -> influxdb=http://host/db plus K6_INFLUXDB_USERNAME/PASSWORD
+    in the environment, so the password is in no argv. Returns (outputs, env); with several
+    credentialed InfluxDB outputs (the variables would apply to all) nothing is moved."""
+    with_credentials = [o for o in outputs if o.startswith("influxdb=") and URL_USERINFO.match(o[len("influxdb="):])]
+    if len(with_credentials) != 1:
+        return list(outputs), {}
+    new, env = [], {}
+    for output in outputs:
+        if output is with_credentials[0]:
+            url = output[len("influxdb="):]
+            match = URL_USERINFO.match(url)
+            env = {"K6_INFLUXDB_USERNAME": unquote(match.group("user")),
+                   "K6_INFLUXDB_PASSWORD": unquote(match.group("password"))}
+            output = "influxdb=%s%s" % (match.group("scheme"), url[match.end():])
+        new.append(output)
+    return new, env
+
+
 def render_cmd(argv, secrets=()):
     """One shell-quoted line for humans, secrets masked."""
-    import shlex
-
     return mask(" ".join(shlex.quote(part) for part in argv), secrets)
 
 
 def parse_inspect(stdout):
-    """`k6 inspect --execution-requirements` JSON -> {max_vus, total_duration_s}."""
+    """`k6 inspect --execution-requirements` JSON -> {max_vus, total_duration_s, thresholds}."""
     import json
 
     data = json.loads(stdout)
     return {
         "max_vus": int(data.get("maxVUs", 0)),
         "total_duration_s": parse_duration(data.get("totalDuration", "0s")),
+        "thresholds": data.get("thresholds") or {},
     }
 
 

@@ -6,7 +6,8 @@ the evidence of its limits.
 
 Private to the loadops.k6 collection: no stability promise outside it.
 
-How a run goes (k6_runner.K6Run drives it):
+DockerRunner implements k6_runners.Runner and ContainerLimiter implements k6_limits.Limiter; every
+docker rule lives here. How a run goes (k6_engine drives it):
   1. checks: docker CLI on PATH, daemon answering (`docker info`), image present locally
      (`docker image inspect`; nothing is ever pulled), its entrypoint is k6, its user can read
      the script;
@@ -33,22 +34,23 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 import time
-from urllib.parse import unquote
 
+from . import k6_command as cmdlib
 from . import k6_limits as limits
-
-DEFAULT_IMAGE = "loadops/k6:1.1.0"
+from .k6_plan import DEFAULT_IMAGE, RunError
+from .k6_process import first_line, run_command
+from .k6_runners import Runner, parse_version
 BUILD_HINT = "scripts/build-images.sh"
 STATE_LABEL = "loadops.k6.testid"
 
 _IMAGE_REF = re.compile(
     r"^[a-z0-9][a-z0-9._-]*(?::[0-9]+)?(?:/[a-z0-9][a-z0-9._-]*)*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
-_URL_CREDENTIALS = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@(?P<rest>.*)$", re.I)
 FILE_OUTPUTS = ("json", "csv")
 
 
@@ -80,33 +82,25 @@ def parse_image_user(user):
     return None
 
 
-def _flag(name):
-    return lambda value: [name, str(value)]
-
-
-def _switch(name):
-    return lambda value: [name] if value else []
-
-
 def format_cpus(cpus):
     return ("%.3f" % float(cpus)).rstrip("0").rstrip(".")
 
 
 # option -> renderer(value) -> argv fragment, in command-line order. Declared once.
 CONTAINER_OPTIONS = (
-    ("rm", _switch("--rm")),
-    ("name", _flag("--name")),
+    ("rm", cmdlib.switch("--rm")),
+    ("name", cmdlib.flag("--name")),
     ("labels", lambda labels: [p for k in sorted(labels) for p in ("--label", "%s=%s" % (k, labels[k]))]),
-    ("network", _flag("--network")),
-    ("pull", _flag("--pull")),
-    ("user", _flag("--user")),
+    ("network", cmdlib.flag("--network")),
+    ("pull", cmdlib.flag("--pull")),
+    ("user", cmdlib.flag("--user")),
     ("memory", lambda value: ["--memory", "%d" % value]),
     ("memory_swap", lambda value: ["--memory-swap", "%d" % value]),
     ("cpus", lambda value: ["--cpus", format_cpus(value)]),
-    ("cgroup_parent", _flag("--cgroup-parent")),
+    ("cgroup_parent", cmdlib.flag("--cgroup-parent")),
     ("mounts", lambda mounts: [p for src, mode in mounts for p in ("-v", "%s:%s:%s" % (src, src, mode))]),
-    ("workdir", _flag("--workdir")),
-    ("env_file", _flag("--env-file")),
+    ("workdir", cmdlib.flag("--workdir")),
+    ("env_file", cmdlib.flag("--env-file")),
 )
 
 
@@ -115,19 +109,7 @@ def build_container_argv(docker, command, image, k6_args, **options):
     None/empty values left out. Mounts are (host path, ro|rw), mounted at the same path inside."""
     if command not in ("create", "run"):
         raise ValueError("command must be create or run, not %r" % command)
-    known = {name for name, _render in CONTAINER_OPTIONS}
-    unknown = set(options) - known
-    if unknown:
-        raise TypeError("unknown docker option(s): %s" % ", ".join(sorted(unknown)))
-    argv = [docker, command]
-    for name, render in CONTAINER_OPTIONS:
-        value = options.get(name)
-        if value is None or value is False or value == [] or value == {}:
-            continue
-        argv.extend(render(value))
-    argv.append(validate_image(image))
-    argv.extend(k6_args)
-    return argv
+    return cmdlib.render([docker, command], CONTAINER_OPTIONS, options) + [validate_image(image)] + list(k6_args)
 
 
 def check_mount_path(path, what):
@@ -161,24 +143,6 @@ def write_env_file(env, tmpdir=None):
     return directory, path
 
 
-def move_influxdb_credentials(outputs):
-    """influxdb=http://user:pass@host/db -> influxdb=http://host/db plus K6_INFLUXDB_USERNAME/PASSWORD
-    in the environment, so the password is not in any argv. Returns (outputs, env)."""
-    with_credentials = [o for o in outputs if o.startswith("influxdb=") and _URL_CREDENTIALS.match(o[len("influxdb="):])]
-    if len(with_credentials) != 1:
-        # None to move, or several (the env vars would apply to all of them): leave them be.
-        return list(outputs), {}
-    new, env = [], {}
-    for output in outputs:
-        if output is with_credentials[0]:
-            match = _URL_CREDENTIALS.match(output[len("influxdb="):])
-            env = {"K6_INFLUXDB_USERNAME": unquote(match.group("user")),
-                   "K6_INFLUXDB_PASSWORD": unquote(match.group("password"))}
-            output = "influxdb=%s%s" % (match.group("scheme"), match.group("rest"))
-        new.append(output)
-    return new, env
-
-
 def check_file_outputs(outputs, run_dir):
     """File outputs must land in the run's directory, the only writable mount."""
     for output in outputs:
@@ -208,25 +172,10 @@ def readable_by(path, uid, gid, need_exec=False):
 
 
 # ------------------------------------------------------------------------------ the docker CLI
-def _run(argv, timeout=60):
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)
-    except OSError as exc:
-        return 127, "", str(exc)
-    except subprocess.TimeoutExpired:
-        return 124, "", "%s did not answer within %d s" % (" ".join(argv[:2]), timeout)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def _first_line(text):
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[0] if lines else "no message"
-
-
 class Docker(object):
     """The docker CLI on this machine: found, daemon answering, facts about the daemon."""
 
-    def __init__(self, which=shutil.which, run_cmd=_run):
+    def __init__(self, which=shutil.which, run_cmd=run_command):
         self.run_cmd = run_cmd
         self.cli = which("docker")
         if not self.cli:
@@ -237,7 +186,7 @@ class Docker(object):
         if rc != 0 or len(parts) != 3 or not parts[0] or parts[0] == "<no value>":
             where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
             raise DockerError("the docker daemon at %s is not reachable: %s; start it (here: scripts/host-prereqs.sh) "
-                              "or use runner=binary" % (where, _first_line(err or out)))
+                              "or use runner=binary" % (where, first_line(err or out)))
         self.server_version, self.cgroup_driver, version = parts
         self.cgroup_version = int(version) if version.isdigit() else None
 
@@ -250,7 +199,7 @@ class Docker(object):
         if rc != 0:
             raise DockerError("image %s is not present on the load machine (%s) and nothing is pulled; build it "
                               "with %s (K6_VERSION=<version> for another k6) or `docker load` it there"
-                              % (image, _first_line(err), BUILD_HINT))
+                              % (image, first_line(err), BUILD_HINT))
         config = json.loads(out or "null") or {}
         entry = config.get("Entrypoint") or []
         if not entry or os.path.basename(entry[0]) != "k6":
@@ -272,16 +221,8 @@ class Docker(object):
         return False
 
 
-def own_cgroup(proc_cgroup_text=None):
-    """This process's cgroup path (v1 memory controller, else the v2 entry)."""
-    if proc_cgroup_text is None:
-        proc_cgroup_text = limits._read("/proc/self/cgroup", "") or ""
-    paths = limits.read_proc_cgroups(proc_cgroup_text)
-    return paths.get("memory") or paths.get("") or "/"
-
-
-def run_once(docker, image, k6_args, name, env, cgroup_parent=None, mounts=(), workdir=None, timeout=120, tmpdir=None,
-             testid=None):
+def run_throwaway(docker, image, k6_args, name, env, cgroup_parent=None, mounts=(), workdir=None, timeout=120,
+                  tmpdir=None, testid=None):
     """A throw-away container (`docker run --rm`) for `k6 version` / `k6 inspect`: (rc, stdout, stderr).
     The container is removed by name on every path."""
     env_dir, env_path = write_env_file(env, tmpdir)
@@ -307,7 +248,7 @@ class _CpuSampler(threading.Thread):
 
     def sample(self):
         for path in self.paths():
-            stat = limits._kv(path)
+            stat = limits.read_keyed(path)
             if stat.get("nr_periods") is not None:
                 self.last = stat
                 return
@@ -323,21 +264,21 @@ class _CpuSampler(threading.Thread):
             self.join(timeout=5)
 
 
-class DockerContainer(object):
-    """One k6 run in a container, shaped like a limiter for K6Run: create, wrap, evidence, cleanup,
-    plus terminate/kill since signals must reach k6 through the daemon."""
+class ContainerLimiter(limits.Limiter):
+    """One k6 run in a container: the container's limits are the limiter. create makes the
+    container, wrap starts it attached, stop/kill go through the daemon (a signal to the attached
+    CLI would not reach k6), evidence adds the container's name and k6's own exit code."""
 
     measures_process = False
 
     def __init__(self, docker, image, run_name, k6_args, env, memory_limit=None, cpu_limit=None, limited=True,
                  scripts_dir=None, run_dir=None, workdir=None, user=None, root=limits.CGROUP_ROOT,
                  proc_cgroup_text=None, tmpdir=None, mounts_of_cgroups=None, testid=None):
+        super(ContainerLimiter, self).__init__(memory_limit if limited else None, cpu_limit if limited else None)
         self.docker = docker
         self.image = image
         self.run_name = run_name
         self.name = "docker" if limited else "none"
-        self.memory_limit = memory_limit if limited else None
-        self.cpu_limit = cpu_limit if limited else None
         self.env = env
         self.root = root
         self.tmpdir = tmpdir
@@ -345,10 +286,9 @@ class DockerContainer(object):
         self.container_id = None
         self.created = False
         self.stopper = None
-        self.problems = []
         self.parent = None
         if docker.cgroup_driver == "cgroupfs":
-            self.parent = own_cgroup(proc_cgroup_text).rstrip("/") + "/" + run_name
+            self.parent = limits.own_cgroup(proc_cgroup_text).rstrip("/") + "/" + run_name
         self.env_dir = None
         self.sampler = _CpuSampler(self._container_cpu_stat_paths)
         self.create_options = dict(
@@ -370,25 +310,23 @@ class DockerContainer(object):
         finally:
             shutil.rmtree(self.env_dir, ignore_errors=True)  # docker has read it (or failed)
         if rc != 0:
-            raise DockerError("docker create failed for image %s (rc %d): %s" % (self.image, rc, _first_line(err)))
+            raise DockerError("docker create failed for image %s (rc %d): %s" % (self.image, rc, first_line(err)))
         self.container_id = out.strip().splitlines()[-1] if out.strip() else None
         self.sampler.start()
-
-    def preexec(self):
-        pass
 
     def wrap(self, _argv):
         return [self.docker.cli, "start", "--attach", self.run_name]
 
     # ------------------------------------------------------------------ stopping
-    def terminate(self, grace):
+    def stop(self, process, grace):
         """SIGTERM to k6 now, SIGKILL after grace seconds (docker stop), without blocking."""
         if self.stopper is None:
             self.stopper = subprocess.Popen([self.docker.cli, "stop", "-t", str(int(grace)), self.run_name],
                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def kill(self):
+    def kill(self, process):
         self.docker("kill", self.run_name, timeout=60)
+        process.signal(signal.SIGKILL)
 
     # ------------------------------------------------------------------ evidence
     def _hierarchy(self, controller):
@@ -416,11 +354,9 @@ class DockerContainer(object):
     def evidence(self):
         self.sampler.stop()
         state = self.state()
-        ev = {"limiter": self.name, "cgroup_version": self.docker.cgroup_version,
-              "memory_limit_bytes": self.memory_limit, "cpu_limit": self.cpu_limit,
-              "memory_peak_bytes": None, "oom_killed": bool(state.get("OOMKilled")),
-              "cpu_seconds": None, "throttled_share": None,
-              "container": self.run_name, "exit_code": state.get("ExitCode")}
+        ev = self.blank_evidence()
+        ev.update(cgroup_version=self.docker.cgroup_version, oom_killed=bool(state.get("OOMKilled")),
+                  container=self.run_name, exit_code=state.get("ExitCode"))
         if self.parent:
             rel = self.parent.lstrip("/")
             if self.docker.cgroup_version == 2:
@@ -462,3 +398,157 @@ class DockerContainer(object):
             for left in limits.remove_everywhere(self.parent, self.cgroup_mounts):
                 self.problems.append("cgroup %s could not be removed" % left)
         return []
+
+
+class DockerRunner(Runner):
+    """k6 from a local image, in a container on the host network, limited by the container."""
+
+    name = "docker"
+    LIMITERS = ("auto", "docker", "none")
+
+    def __init__(self, plan, auto=False, warn=None, run_cmd=run_command, docker_factory=Docker):
+        super(DockerRunner, self).__init__(plan, auto, warn, run_cmd)
+        self.docker_factory = docker_factory
+        self.docker = None
+        self.scripts_dir = None
+        self.image_user = None
+        self.docker_user = None
+
+    def limiter_refusal(self, kind):
+        if kind in ("cgroup", "systemd"):
+            return ("limiter=%s applies to runner=binary; runner=docker limits k6 with the container's own limits "
+                    "(limiter=docker or auto), or not at all (limiter=none)" % kind)
+        return super(DockerRunner, self).limiter_refusal(kind)
+
+    # ------------------------------------------------------------------ checks
+    def check(self):
+        self.check_limiter()
+        try:
+            self._check_inputs()
+        except DockerError as exc:
+            raise RunError(str(exc))
+        self._check_machine()
+
+    def _check_inputs(self):
+        """Everything about runner=docker that needs no daemon."""
+        plan = self.plan
+        validate_image(plan.image)
+        script = os.path.realpath(plan.script)
+        scripts_dir = os.path.realpath(plan.scripts_dir or os.path.dirname(script))
+        if not os.path.isdir(scripts_dir):
+            raise DockerError("scripts_dir %s does not exist or is not a directory" % plan.scripts_dir)
+        if not script.startswith(scripts_dir.rstrip("/") + "/"):
+            raise DockerError("script %s is outside scripts_dir %s: the container sees only scripts_dir "
+                              "(read-only), so move the script under it or widen scripts_dir" % (plan.script_given, scripts_dir))
+        self.scripts_dir = check_mount_path(scripts_dir, "scripts_dir")
+        check_mount_path(os.path.abspath(plan.results_dir), "results_dir")
+        env_file_text(plan.env)
+        check_file_outputs(plan.outputs, os.path.abspath(plan.run_dir))
+
+    def _prefix(self):
+        return "no k6 binary on PATH, so runner=auto chose docker, but " if self.auto else ""
+
+    def _check_machine(self):
+        """docker present, daemon answering, image here and able to read the script."""
+        try:
+            self.docker = self.docker_factory(run_cmd=self.run_cmd)
+            config = self.docker.image(self.plan.image)
+        except DockerError as exc:
+            raise RunError(self._prefix() + str(exc))
+        self.image_user = parse_image_user(config.get("User"))
+        if self.image_user is None or (self.image_user[0] != 0 and os.geteuid() != 0):
+            # A named user we cannot map, or we cannot chown the results for it: run as ourselves.
+            self.docker_user = "%d:%d" % (os.getuid(), os.getgid())
+            self.image_user = (os.getuid(), os.getgid())
+        unreadable = self._unreadable(*self.image_user)
+        if unreadable:
+            raise RunError("script %s is not readable by uid %d, the user k6 runs as in image %s (%s has mode %04o); "
+                           "make the scripts world-readable (chmod -R o+rX %s)"
+                           % (self.plan.script_given, self.image_user[0], self.plan.image, unreadable,
+                              os.stat(unreadable).st_mode & 0o7777, self.scripts_dir))
+
+    def _unreadable(self, uid, gid):
+        """The first of the script and its directories up to scripts_dir that uid:gid cannot read."""
+        script = os.path.realpath(self.plan.script)
+        if not readable_by(script, uid, gid):
+            return script
+        where = os.path.dirname(script)
+        while where.startswith(self.scripts_dir):
+            if not readable_by(where, uid, gid, need_exec=True):
+                return where
+            if where == self.scripts_dir:
+                break
+            where = os.path.dirname(where)
+        return None
+
+    # ------------------------------------------------------------------ version and inspect
+    def _throwaway(self, k6_args, what, timeout, extra_env=None):
+        """k6 in a `docker run --rm` container under a cgroup parent of its own (removed after)."""
+        parent = None
+        if self.docker.cgroup_driver == "cgroupfs":
+            parent = limits.own_cgroup().rstrip("/") + "/loadops-k6-%s-prep" % self.plan.testid
+        try:
+            return run_throwaway(self.docker, self.plan.image, k6_args, "loadops-k6-%s-%s" % (self.plan.testid, what),
+                                 self.k6_env({}, extra=extra_env), cgroup_parent=parent,
+                                 mounts=[(self.scripts_dir, "ro")], workdir=self.scripts_dir, timeout=timeout,
+                                 testid=self.plan.testid)
+        finally:
+            if parent:
+                limits.remove_everywhere(parent)
+
+    def version(self):
+        _rc, out, _err = self._throwaway(["version"], "version", 60)
+        return parse_version(out)
+
+    def inspect(self, extra_env=None):
+        argv = cmdlib.build_inspect_argv("k6", self.plan.script)
+        rc, stdout, stderr = self._throwaway(argv[1:], "inspect", 120, extra_env)
+        if rc != 0 and re.search(r"no such file|not found|cannot find", stderr or "", re.I):
+            stderr = (stderr or "") + ("\n(runner=docker: the container sees only scripts_dir %s; set scripts_dir "
+                                       "to the directory holding every file the script imports)" % self.scripts_dir)
+        return rc, stdout, stderr
+
+    # ------------------------------------------------------------------ the run
+    def split_outputs(self, outputs):
+        # The container's argv is visible to `ps` and `docker inspect`: credentials go by env file.
+        return cmdlib.influxdb_credentials_to_env(outputs)
+
+    @property
+    def argv0(self):
+        return "k6"  # the image's
+
+    def process_env(self, html_report=None):
+        return None  # the attached docker CLI inherits ours; k6's own env is in the container
+
+    def create_limiter(self, run_argv, artifacts):
+        run_dir = os.path.abspath(self.plan.run_dir)
+        if self.docker_user is None and self.image_user != (os.getuid(), os.getgid()):
+            os.chown(run_dir, *self.image_user)  # k6 runs as the image's user and writes here
+        html = artifacts.get("html_report")
+        env = self.k6_env({}, html and os.path.abspath(html), artifacts.get("output_env"))
+        limiter = ContainerLimiter(
+            self.docker, self.plan.image, "loadops-k6-" + self.plan.testid, run_argv[1:], env,
+            memory_limit=self.plan.memory_limit, cpu_limit=self.plan.cpu_limit, limited=self.plan.limiter != "none",
+            scripts_dir=self.scripts_dir, run_dir=run_dir, workdir=run_dir, user=self.docker_user,
+            testid=self.plan.testid)
+        try:
+            limiter.create()
+        except DockerError as exc:
+            limiter.cleanup()
+            raise RunError(str(exc))
+        return limiter
+
+    def shown_command(self, limiter, run_argv):
+        return limiter.create_argv()
+
+    def release(self):
+        """Files k6 wrote as the image's user go back to the module's user."""
+        uid, gid = os.getuid(), os.getgid()
+        if os.geteuid() != 0 or not os.path.isdir(self.plan.run_dir):
+            return
+        for dirpath, _dirs, files in os.walk(self.plan.run_dir):
+            for path in [dirpath] + [os.path.join(dirpath, name) for name in files]:
+                try:
+                    os.lchown(path, uid, gid)
+                except OSError:
+                    pass

@@ -1,9 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: loadops.k6 contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""CPU and memory limits for a k6 process: cgroup v1/v2 limiters and a systemd scope limiter.
+"""CPU and memory limits for k6: the Limiter interface, and its cgroup v1/v2, systemd scope and
+no-limit implementations for a k6 started as a local process (the container's is in k6_docker).
 
 Private to the loadops.k6 collection: no stability promise outside it.
+
+To add a limiter: subclass Limiter (create, evidence, cleanup; wrap, preexec, stop and kill when the
+defaults do not fit), name it in LIMITERS, and let a runner's `make_limiter` choose it
+(k6_runners.BinaryRunner for local k6, k6_docker.DockerRunner for containers).
 
 A cgroup limiter makes a child cgroup *under the cgroup this process already runs in* (never
 beside the hierarchy's top-level groups), puts k6 into it before exec, reads the evidence
@@ -19,13 +24,15 @@ systemd to drop the unit. The container runner's limits live in k6_docker.py.
 """
 from __future__ import annotations
 
+import abc
 import os
 import random
 import shutil
 import signal
 import string
-import subprocess
 import time
+
+from .k6_process import first_line, run_command
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 CFS_PERIOD_US = 100000
@@ -64,7 +71,8 @@ def cgroup_version(root=CGROUP_ROOT):
     return 0
 
 
-def _read(path, default=None):
+def read_text(path, default=None):
+    """A small file's stripped text, or default when it cannot be read."""
     try:
         with open(path) as handle:
             return handle.read().strip()
@@ -72,8 +80,8 @@ def _read(path, default=None):
         return default
 
 
-def _read_int(path, default=None):
-    value = _read(path)
+def read_int(path, default=None):
+    value = read_text(path)
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -85,9 +93,10 @@ def _write(path, value):
         handle.write(str(value))
 
 
-def _kv(path):
+def read_keyed(path):
+    """A flat-keyed cgroup file (cpu.stat, memory.events, memory.oom_control) -> {key: int}."""
     out = {}
-    for line in (_read(path, "") or "").splitlines():
+    for line in (read_text(path, "") or "").splitlines():
         key, _sep, value = line.partition(" ")
         try:
             out[key] = int(value)
@@ -102,12 +111,12 @@ def _share(throttled, periods, default):
 
 def v1_evidence(memory_dir, cpu_dir=None, cpuacct_dir=None):
     """Evidence from cgroup v1 directories (any may be None or gone: its figures are then None)."""
-    oom = _kv(os.path.join(memory_dir, "memory.oom_control")) if memory_dir else {}
-    cpu_stat = _kv(os.path.join(cpu_dir, "cpu.stat")) if cpu_dir else {}
-    usage_ns = _read_int(os.path.join(cpuacct_dir, "cpuacct.usage")) if cpuacct_dir else None
+    oom = read_keyed(os.path.join(memory_dir, "memory.oom_control")) if memory_dir else {}
+    cpu_stat = read_keyed(os.path.join(cpu_dir, "cpu.stat")) if cpu_dir else {}
+    usage_ns = read_int(os.path.join(cpuacct_dir, "cpuacct.usage")) if cpuacct_dir else None
     return {
         "cgroup_version": 1,
-        "memory_peak_bytes": _read_int(os.path.join(memory_dir, "memory.max_usage_in_bytes")) if memory_dir else None,
+        "memory_peak_bytes": read_int(os.path.join(memory_dir, "memory.max_usage_in_bytes")) if memory_dir else None,
         "oom_killed": oom.get("oom_kill", 0) > 0,
         "cpu_seconds": round(usage_ns / 1e9, 3) if usage_ns is not None else None,
         "throttled_share": _share(cpu_stat.get("nr_throttled", 0), cpu_stat.get("nr_periods") or 0,
@@ -117,12 +126,12 @@ def v1_evidence(memory_dir, cpu_dir=None, cpuacct_dir=None):
 
 def v2_evidence(group_dir):
     """Evidence from one cgroup v2 directory."""
-    events = _kv(os.path.join(group_dir, "memory.events"))
-    cpu_stat = _kv(os.path.join(group_dir, "cpu.stat"))
+    events = read_keyed(os.path.join(group_dir, "memory.events"))
+    cpu_stat = read_keyed(os.path.join(group_dir, "cpu.stat"))
     usage = cpu_stat.get("usage_usec")
     return {
         "cgroup_version": 2,
-        "memory_peak_bytes": _read_int(os.path.join(group_dir, "memory.peak")),
+        "memory_peak_bytes": read_int(os.path.join(group_dir, "memory.peak")),
         "oom_killed": events.get("oom_kill", 0) > 0,
         "cpu_seconds": round(usage / 1e6, 3) if usage is not None else None,
         "throttled_share": _share(cpu_stat.get("nr_throttled", 0), cpu_stat.get("nr_periods") or 0, 0.0),
@@ -132,7 +141,7 @@ def v2_evidence(group_dir):
 def cgroup_mounts(mountinfo_text=None):
     """Mount points of every cgroup hierarchy (v1 and v2), from /proc/self/mountinfo."""
     if mountinfo_text is None:
-        mountinfo_text = _read("/proc/self/mountinfo", "") or ""
+        mountinfo_text = read_text("/proc/self/mountinfo", "") or ""
     found = []
     for line in mountinfo_text.splitlines():
         left, _sep, right = line.partition(" - ")
@@ -164,48 +173,104 @@ def remove_everywhere(relative_path, mounts=None):
     return left
 
 
-class NoLimiter(object):
-    name = "none"
-    cgroup_version = None
+EVIDENCE_KEYS = ("limiter", "cgroup_version", "memory_limit_bytes", "cpu_limit", "memory_peak_bytes",
+                 "oom_killed", "cpu_seconds", "throttled_share")
 
-    def __init__(self, *args, **kwargs):
-        pass
+
+def own_cgroup(proc_cgroup_text=None):
+    """This process's cgroup path (the v1 memory controller's, else the v2 entry, else /)."""
+    if proc_cgroup_text is None:
+        proc_cgroup_text = read_text("/proc/self/cgroup", "") or ""
+    paths = read_proc_cgroups(proc_cgroup_text)
+    return paths.get("memory") or paths.get("") or "/"
+
+
+class Limiter(abc.ABC):
+    """What the engine needs from whatever limits k6's CPU and memory, in the order it calls it:
+
+    create()          make the limit exist; LimiterError (having removed what it made) if it cannot
+    wrap(argv)        the command that really starts k6 (k6's argv, or k6 inside a wrapper)
+    preexec()         runs in the child between fork and exec (e.g. join a cgroup), or nothing
+    stop(process, grace) / kill(process)   ask k6 to stop (it writes its summary) / end it now
+    evidence()        after k6 ended: a dict with EVIDENCE_KEYS (peak memory, OOM kill, CPU time,
+                      throttled share) plus limiter-specific keys
+    cleanup()         always, last: remove what create() made and kill what is left in it;
+                      returns the pids it killed, and records what it could not remove in problems
+
+    measures_process: whether the started process is k6 itself, so that its resource usage is k6's
+    (False for `docker start --attach`).
+    """
+
+    name = None
+    measures_process = True
+
+    def __init__(self, memory_limit=None, cpu_limit=None):
+        self.memory_limit = memory_limit
+        self.cpu_limit = cpu_limit
+        self.problems = []
+
+    @abc.abstractmethod
+    def create(self):
+        """Make the limit exist before k6 starts."""
+
+    def wrap(self, argv):
+        return list(argv)
+
+    def preexec(self):
+        return None
+
+    def stop(self, process, grace):
+        process.signal(signal.SIGTERM)
+
+    def kill(self, process):
+        process.signal(signal.SIGKILL)
+
+    @abc.abstractmethod
+    def evidence(self):
+        """Figures read after k6 ended (see EVIDENCE_KEYS)."""
+
+    @abc.abstractmethod
+    def cleanup(self):
+        """Remove what create() made; the pids killed on the way."""
+
+    def blank_evidence(self):
+        ev = dict.fromkeys(EVIDENCE_KEYS)
+        ev.update(limiter=self.name, oom_killed=False, memory_limit_bytes=self.memory_limit, cpu_limit=self.cpu_limit)
+        return ev
+
+
+class Unlimited(Limiter):
+    """limiter=none: k6 runs as a plain child; nothing is limited or measured but its CPU time."""
+
+    name = "none"
+
+    def __init__(self):
+        super(Unlimited, self).__init__()
 
     def create(self):
         pass
 
-    def preexec(self):
-        pass
-
-    def wrap(self, argv):
-        """The command that really runs: k6's argv, or k6's argv inside a wrapper."""
-        return list(argv)
-
     def evidence(self):
-        return {"limiter": self.name, "cgroup_version": None, "memory_limit_bytes": None,
-                "cpu_limit": None, "memory_peak_bytes": None, "oom_killed": False,
-                "cpu_seconds": None, "throttled_share": None}
+        return self.blank_evidence()
 
     def cleanup(self):
         return []
 
 
-class _CgroupLimiter(NoLimiter):
+class _CgroupLimiter(Limiter):
     name = "cgroup"
     # On cgroupfs rmdir removes a group with its control files; tests on a plain tree swap this.
     remove_dir = staticmethod(os.rmdir)
 
     def __init__(self, run_name, memory_limit=None, cpu_limit=None, root=CGROUP_ROOT,
                  proc_cgroup_text=None):
+        super(_CgroupLimiter, self).__init__(memory_limit, cpu_limit)
         self.run_name = run_name
-        self.memory_limit = memory_limit
-        self.cpu_limit = cpu_limit
         self.root = root
         if proc_cgroup_text is None:
-            proc_cgroup_text = _read("/proc/self/cgroup", "")
+            proc_cgroup_text = read_text("/proc/self/cgroup", "")
         self.own = read_proc_cgroups(proc_cgroup_text)
         self.dirs = []
-        self.started = 0.0
 
     def _under_own(self, hierarchy_dir, own_path):
         """<hierarchy>/<own path>/<run name>. cgroup v1 hierarchies can place us differently: where
@@ -236,6 +301,9 @@ class _CgroupLimiter(NoLimiter):
         self.dirs.append(path)
 
     def preexec(self):
+        return self._join
+
+    def _join(self):
         """Runs in the child between fork and exec: join every cgroup of this run."""
         pid = str(os.getpid())
         for path in self.dirs:
@@ -245,7 +313,7 @@ class _CgroupLimiter(NoLimiter):
     def _pids(self):
         pids = set()
         for path in self.dirs:
-            for line in (_read(os.path.join(path, "cgroup.procs"), "") or "").split():
+            for line in (read_text(os.path.join(path, "cgroup.procs"), "") or "").split():
                 if line.isdigit():
                     pids.add(int(line))
         return pids
@@ -281,7 +349,6 @@ class CgroupV1Limiter(_CgroupLimiter):
     cgroup_version = 1
 
     def create(self):
-        self.started = time.time()
         memory_root = os.path.join(self.root, "memory")
         if "memory" not in self.own or not os.path.isdir(memory_root):
             raise LimiterError("cgroup v1 memory controller is not mounted at %s" % memory_root)
@@ -333,13 +400,12 @@ class CgroupV2Limiter(_CgroupLimiter):
     cgroup_version = 2
 
     def create(self):
-        self.started = time.time()
         own = self.own.get("")
         if own is None:
             raise LimiterError("this process has no cgroup v2 path in /proc/self/cgroup")
         parent = os.path.join(self.root, own.lstrip("/"))
         needed = [c for c, wanted in (("memory", True), ("cpu", self.cpu_limit is not None)) if wanted]
-        enabled = (_read(os.path.join(parent, "cgroup.subtree_control"), "") or "").split()
+        enabled = (read_text(os.path.join(parent, "cgroup.subtree_control"), "") or "").split()
         missing = [c for c in needed if c not in enabled]
         if missing:
             try:
@@ -368,27 +434,10 @@ class CgroupV2Limiter(_CgroupLimiter):
         return ev
 
 
-def _run(argv, timeout=30):
-    """(rc, stdout, stderr) of a short command; rc 127 when it cannot be started."""
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout, check=False)
-    except OSError as exc:
-        return 127, "", str(exc)
-    except subprocess.TimeoutExpired:
-        return 124, "", "%s did not answer within %d s" % (argv[0], timeout)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def _first_line(text):
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[0] if lines else "no message"
-
-
 SYSTEMD_RUNTIME_DIR = "/run/systemd/system"
 
 
-def probe_systemd(run_cmd=_run, runtime_dir=SYSTEMD_RUNTIME_DIR, which=shutil.which):
+def probe_systemd(run_cmd=run_command, runtime_dir=SYSTEMD_RUNTIME_DIR, which=shutil.which):
     """(True, "") when systemd is PID 1 and `systemd-run --scope` works for us, else (False, why)."""
     if not os.path.isdir(runtime_dir):
         return False, "systemd is not running as PID 1 here (no %s)" % runtime_dir
@@ -398,7 +447,7 @@ def probe_systemd(run_cmd=_run, runtime_dir=SYSTEMD_RUNTIME_DIR, which=shutil.wh
     probe = "loadops-k6-probe-" + "".join(random.choice(string.ascii_lowercase + string.digits) for _i in range(8))
     rc, _out, err = run_cmd([systemd_run, "--scope", "--quiet", "--collect", "--unit", probe, "true"], 20)
     if rc != 0:
-        return False, "systemd-run --scope does not work here (rc %d): %s" % (rc, _first_line(err))
+        return False, "systemd-run --scope does not work here (rc %d): %s" % (rc, first_line(err))
     return True, ""
 
 
@@ -416,7 +465,7 @@ def cpu_quota_percent(cpus):
     return "%d%%" % max(1, int(round(cpus * 100)))
 
 
-class SystemdScopeLimiter(NoLimiter):
+class SystemdScopeLimiter(Limiter):
     """k6 in a transient scope `<run_name>.scope` started by `systemd-run --scope`."""
 
     name = "systemd"
@@ -424,12 +473,11 @@ class SystemdScopeLimiter(NoLimiter):
     POLL_ATTEMPTS = 100
     POLL_INTERVAL = 0.1
 
-    def __init__(self, run_name, memory_limit=None, cpu_limit=None, root=CGROUP_ROOT, run_cmd=_run,
+    def __init__(self, run_name, memory_limit=None, cpu_limit=None, root=CGROUP_ROOT, run_cmd=run_command,
                  keeper_seconds=None, which=shutil.which):
+        super(SystemdScopeLimiter, self).__init__(memory_limit, cpu_limit)
         self.run_name = run_name
         self.unit = run_name + ".scope"
-        self.memory_limit = memory_limit
-        self.cpu_limit = cpu_limit
         self.root = root
         self.run_cmd = run_cmd
         self.keeper_seconds = int(keeper_seconds or DEFAULT_KEEPER_SECONDS)
@@ -485,7 +533,7 @@ class SystemdScopeLimiter(NoLimiter):
         elif dirs:
             ev = v1_evidence(dirs.get("memory"), dirs.get("cpu"), dirs.get("cpuacct"))
         else:
-            ev = NoLimiter.evidence(self)
+            ev = self.blank_evidence()
             ev["cgroup_version"] = cgroup_version(self.root) or None
         ev.update(limiter=self.name, memory_limit_bytes=self.memory_limit, cpu_limit=self.cpu_limit,
                   unit=self.unit)
@@ -494,13 +542,13 @@ class SystemdScopeLimiter(NoLimiter):
     def _scope_pids(self):
         pids = set()
         for path in self._dirs().values():
-            for token in (_read(os.path.join(path, "cgroup.procs"), "") or "").split():
+            for token in (read_text(os.path.join(path, "cgroup.procs"), "") or "").split():
                 if token.isdigit():
                     pids.add(int(token))
         return pids
 
     def _is_keeper(self, pid):
-        raw = _read("/proc/%d/cmdline" % pid, "") or ""
+        raw = read_text("/proc/%d/cmdline" % pid, "") or ""
         return raw.split("\0")[:2] == ["sleep", str(self.keeper_seconds)]
 
     def cleanup(self):
@@ -524,36 +572,21 @@ class SystemdScopeLimiter(NoLimiter):
         return leftovers
 
 
+# Every limiter kind; which of them a runner accepts is the runner's (k6_runners, k6_docker).
 LIMITERS = ("auto", "cgroup", "none", "systemd", "docker")
 
 
-def check_runner_limiter(runner, kind, memory_limit=None, cpu_limit=None):
-    """Refuse limiter/runner/limit combinations that cannot work, naming what would."""
-    if kind not in LIMITERS:
-        raise LimiterError("limiter %r is not known; use one of %s" % (kind, ", ".join(LIMITERS)))
-    if runner == "docker" and kind in ("cgroup", "systemd"):
-        raise LimiterError("limiter=%s applies to runner=binary; runner=docker limits k6 with the container's "
-                           "own limits (limiter=docker or auto), or not at all (limiter=none)" % kind)
-    if runner != "docker" and kind == "docker":
-        raise LimiterError("limiter=docker needs runner=docker (k6 in a container); with runner=binary use "
-                           "limiter=auto, cgroup or systemd")
-    if kind == "none" and (memory_limit or cpu_limit):
-        raise LimiterError("limiter=none cannot apply memory_limit/cpu_limit; drop the limits or use limiter=auto")
-
-
 def select_limiter(kind, run_name, memory_limit=None, cpu_limit=None, root=CGROUP_ROOT, proc_cgroup_text=None,
-                   runner="binary", systemd_probe=None, keeper_seconds=None, run_cmd=_run):
-    """A limiter for k6 started as a local process (runner=binary): kind in LIMITERS.
+                   systemd_probe=None, keeper_seconds=None, run_cmd=run_command):
+    """A limiter (not yet created) for k6 started as a local process: kind auto, cgroup, systemd or none.
 
     auto: a systemd scope when systemd is PID 1 and `systemd-run --scope` works, else a cgroup
-    (v2 or v1). The container runner's limits are docker's (k6_docker.py): limiter docker/auto.
-    LimiterError when the kind cannot work here or does not fit the runner.
+    (v2 or v1), else (without limits) none. LimiterError when the kind cannot work here.
     """
-    check_runner_limiter(runner, kind, memory_limit, cpu_limit)
-    if runner == "docker":
-        raise LimiterError("the docker runner's limits are the container's (k6_docker.DockerContainer)")
     if kind == "none":
-        return NoLimiter()
+        return Unlimited()
+    if kind not in ("auto", "cgroup", "systemd"):
+        raise LimiterError("limiter=%s is not a limiter for a local k6 process; use auto, cgroup, systemd or none" % kind)
     probe = systemd_probe or (lambda: probe_systemd(run_cmd))
     if kind == "systemd":
         ok, why = probe()
@@ -571,5 +604,5 @@ def select_limiter(kind, run_name, memory_limit=None, cpu_limit=None, root=CGROU
     if version == 1:
         return CgroupV1Limiter(run_name, memory_limit, cpu_limit, root, proc_cgroup_text)
     if kind == "auto" and not memory_limit and not cpu_limit:
-        return NoLimiter()
+        return Unlimited()
     raise LimiterError("no cgroup filesystem at %s: limits cannot be applied here" % root)

@@ -6,7 +6,7 @@
 # Private to the loadops.k6 collection: no stability promise outside it, not meant to be
 # imported by other collections.
 
-"""Parse the results of a k6 1.1.0 run into plain data and a verdict.
+"""Parse the results of a k6 1.1.0 run into plain data (the verdict is k6_result's).
 
 Pure Python 3.9+ standard library; no Ansible imports, so it runs on any target and in plain
 pytest. The shapes below were measured on real k6 1.1.0 runs; the fixtures and the script that
@@ -47,44 +47,10 @@ __all__ = [
     "parse_metrics",
     "parse_endpoints",
     "parse_summary",
-    "verdict_from",
     "error_hint",
     "load_summary_file",
-    "VERDICTS",
 ]
 
-VERDICTS = (
-    "passed",
-    "thresholds_failed",
-    "aborted",
-    "script_failed",
-    "script_error",
-    "config_error",
-    "oom_killed",
-    "timeout",
-    "interrupted",
-    "k6_error",
-)
-
-# k6 1.1.0 exit codes (errext/exitcodes), as measured.
-RC_OK = 0
-RC_THRESHOLDS_FAILED = 99
-RC_SETUP_TIMEOUT = 100
-RC_TEARDOWN_TIMEOUT = 101
-RC_INVALID_CONFIG = 104
-RC_EXTERNAL_ABORT = 105
-RC_SCRIPT_EXCEPTION = 107
-RC_SCRIPT_ABORTED = 108
-RC_MARKED_AS_FAILED = 110
-RC_KILLED = (137, -9)  # SIGKILL as a shell reports it / as Python's subprocess reports it
-RC_SIGNALLED_STOP = (-2, -15, 130, 143)  # SIGINT/SIGTERM that k6 did not get to handle
-
-# What k6 logs when an abortOnFail threshold stops the run (k6 1.1.0):
-#   thresholds on metrics 'http_req_duration' were crossed; at least one has abortOnFail
-#   enabled, stopping test prematurely
-_ABORT_ON_FAIL_LOG = re.compile(r"abortOnFail enabled|stopping test prematurely")
-# OOM evidence a runner may append to the log (kernel, cgroup or container runtime wording).
-_OOM_LOG = re.compile(r"oom[-_ ]?kill|out of memory|OOMKilled", re.IGNORECASE)
 
 # ---------------------------------------------------------------------------------------------
 # Threshold expressions
@@ -483,67 +449,6 @@ def parse_summary(summary, declared=None):
         "metrics": parse_metrics(summary),
         "endpoints": parse_endpoints(summary),
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# Verdict
-# ---------------------------------------------------------------------------------------------
-def _threshold_list(summary_thresholds):
-    if isinstance(summary_thresholds, dict):
-        if isinstance(summary_thresholds.get("thresholds"), list):  # parse_summary's result
-            summary_thresholds = summary_thresholds["thresholds"]
-        else:  # a raw export: no declared object, so no abortOnFail either
-            return parse_thresholds(summary_thresholds)
-    if isinstance(summary_thresholds, (list, tuple)):
-        return [t for t in summary_thresholds if isinstance(t, dict)]
-    return []
-
-
-def verdict_from(rc, summary_thresholds, log_text, oom_killed=False, timed_out=False,
-                 interrupted=False):
-    """One of VERDICTS for a finished (or killed) k6 process.
-
-    ``rc``: k6's exit status (None or a negative signal number when it was killed).
-    ``summary_thresholds``: the list from parse_thresholds or parse_summary's dict (these know
-    abortOnFail from the declared thresholds), a raw export dict (they do not), or None.
-    ``log_text``: k6's log (stderr), plus whatever OOM evidence the runner appended.
-    The flags are what the runner observed itself (cgroup OOM counter, its own wall-clock
-    limit, a stop it sent); they override the exit code unless k6 exited 0.
-
-    Exit codes: 0 passed; 99 thresholds_failed, or aborted when a crossed threshold had
-    abortOnFail or the log shows the early stop; 100/101 (setup/teardown timeout) and 107
-    script_error; 104 config_error; 105 interrupted; 108 aborted (exec.test.abort); 110
-    script_failed (exec.test.fail); 137/-9 oom_killed with evidence; anything else k6_error.
-    """
-    log_text = log_text or ""
-    failed = rc != RC_OK
-    if failed and (oom_killed or (rc in RC_KILLED and _OOM_LOG.search(log_text))):
-        return "oom_killed"
-    if failed and timed_out:
-        return "timeout"
-    if failed and interrupted:
-        return "interrupted"
-    if rc == RC_OK:
-        return "passed"
-    if rc == RC_THRESHOLDS_FAILED:
-        crossed_abort = any(
-            t.get("abort_on_fail") and t.get("passed") is False
-            for t in _threshold_list(summary_thresholds)
-        )
-        if crossed_abort or _ABORT_ON_FAIL_LOG.search(log_text):
-            return "aborted"
-        return "thresholds_failed"
-    if rc == RC_SCRIPT_ABORTED:
-        return "aborted"
-    if rc == RC_MARKED_AS_FAILED:
-        return "script_failed"
-    if rc in (RC_SCRIPT_EXCEPTION, RC_SETUP_TIMEOUT, RC_TEARDOWN_TIMEOUT):
-        return "script_error"
-    if rc == RC_INVALID_CONFIG:
-        return "config_error"
-    if rc == RC_EXTERNAL_ABORT or rc in RC_SIGNALLED_STOP:
-        return "interrupted"
-    return "k6_error"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -129,7 +129,9 @@ options:
     type: bool
     default: false
   fail_on_thresholds:
-    description: When false, a run whose only problem is crossed thresholds does not fail the task.
+    description:
+      - When false, a run whose only problem is crossed thresholds does not fail the task; the
+        result still says C(verdict=thresholds_failed) and C(rc=99), with C(failed=false).
     type: bool
     default: true
   execution_segment:
@@ -139,13 +141,16 @@ options:
     description: All runners' segment points, for example V(0,1/3,2/3,1). Required with O(execution_segment).
     type: str
   api_address:
-    description: Address of k6's REST API. The empty string (default) disables it, so runs do not collide.
+    description:
+      - Address of k6's REST API as C(HOST:PORT), for example V(127.0.0.1:6565). The empty string
+        (default) disables it, so runs do not collide.
+      - An address k6 cannot listen on ends the run as C(config_error) with a message naming it.
     type: str
     default: ""
   timeout:
     description:
-      - Seconds the whole run may take; then k6 is stopped (SIGTERM, then SIGKILL after 30 s; for
-        a container C(docker stop -t 30)).
+      - Seconds the whole run may take, a positive finite number; then k6 is stopped (SIGTERM,
+        then SIGKILL after 30 s; for a container C(docker stop -t 30)).
     type: float
   results_dir:
     description: Directory on the load machine under which C(<testid>/) receives the artifacts.
@@ -275,56 +280,56 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.loadops.k6.plugins.module_utils.k6_runner import K6Run, Interrupted, RunError
 from ansible_collections.loadops.k6.plugins.module_utils.k6_command import secret_values
+from ansible_collections.loadops.k6.plugins.module_utils.k6_engine import Engine
+from ansible_collections.loadops.k6.plugins.module_utils.k6_plan import RunError
+from ansible_collections.loadops.k6.plugins.module_utils.k6_supervise import Interrupted
+
+ARGUMENT_SPEC = dict(
+    script=dict(type="path", required=True),
+    k6_path=dict(type="path"),
+    runner=dict(type="str", default="auto", choices=["auto", "binary", "docker"]),
+    image=dict(type="str", default="loadops/k6:1.1.0"),
+    scripts_dir=dict(type="path"),
+    env=dict(type="dict", default={}),
+    tags=dict(type="dict", default={}),
+    outputs=dict(type="list", elements="str", default=[]),
+    summary_trend_stats=dict(type="list", elements="str", default=["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"]),
+    memory_limit=dict(type="str"),
+    cpu_limit=dict(type="str"),
+    limiter=dict(type="str", default="auto", choices=["auto", "cgroup", "none", "systemd", "docker"]),
+    abort_on_fail=dict(type="bool", default=False),
+    fail_on_thresholds=dict(type="bool", default=True),
+    execution_segment=dict(type="str"),
+    execution_segment_sequence=dict(type="str"),
+    api_address=dict(type="str", default=""),
+    timeout=dict(type="float"),
+    results_dir=dict(type="path", default="/var/lib/loadops/results"),
+    html_report=dict(type="bool", default=True),
+)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            script=dict(type="path", required=True),
-            k6_path=dict(type="path"),
-            runner=dict(type="str", default="auto", choices=["auto", "binary", "docker"]),
-            image=dict(type="str", default="loadops/k6:1.1.0"),
-            scripts_dir=dict(type="path"),
-            env=dict(type="dict", default={}),
-            tags=dict(type="dict", default={}),
-            outputs=dict(type="list", elements="str", default=[]),
-            summary_trend_stats=dict(type="list", elements="str",
-                                     default=["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"]),
-            memory_limit=dict(type="str"),
-            cpu_limit=dict(type="str"),
-            limiter=dict(type="str", default="auto", choices=["auto", "cgroup", "none", "systemd", "docker"]),
-            abort_on_fail=dict(type="bool", default=False),
-            fail_on_thresholds=dict(type="bool", default=True),
-            execution_segment=dict(type="str"),
-            execution_segment_sequence=dict(type="str"),
-            api_address=dict(type="str", default=""),
-            timeout=dict(type="float"),
-            results_dir=dict(type="path", default="/var/lib/loadops/results"),
-            html_report=dict(type="bool", default=True),
-        ),
-        required_by={"execution_segment": "execution_segment_sequence"},
-        supports_check_mode=True,
-    )
-    params = dict(module.params)
-    for secret in secret_values(params["env"], params["outputs"]):
+def run(module):
+    """The engine's result, or fail_json with a message (never a traceback for bad input)."""
+    for secret in secret_values(module.params["env"], module.params["outputs"]):
         module.no_log_values.add(secret)
-    if params["abort_on_fail"]:
-        params["env"] = dict(params["env"], K6_ABORT_ON_FAIL="true")
-    run = K6Run(params, check_mode=module.check_mode)
     try:
-        result = run.run()
+        return Engine(module.params, check_mode=module.check_mode, warn=module.warn).run()
     except Interrupted as exc:
         module.fail_json(msg=str(exc), verdict="interrupted")
     except RunError as exc:
         module.fail_json(msg=str(exc), verdict=None)
     except Exception as exc:  # a bug of ours: say so plainly, keep the trace for -vvv
         module.fail_json(msg="loadops.k6.k6_run internal error: %s" % exc, exception=traceback.format_exc())
-    warnings = result.pop("warnings", [])
-    for text in warnings:
-        module.warn(text)
-    if result.pop("failed", False):
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_by={"execution_segment": "execution_segment_sequence"},
+                           supports_check_mode=True)
+    result = run(module)
+    result.pop("warnings", None)  # already given to module.warn
+    # `failed` is always explicit: Ansible fails a result with a non-zero rc and no `failed` key.
+    if result["failed"]:
         module.fail_json(**result)
     module.exit_json(**result)
 

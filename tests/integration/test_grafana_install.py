@@ -7,7 +7,8 @@ What stands in: Grafana itself. The image is loadops/grafana-standin:test
 provisioning files the way the official grafana-oss image does and answers the API calls the role
 makes; its datasource health call really queries the influxd. It proves the container wiring
 (mounts, env, password file, listen address, file permissions for uid 472 / gid 0), NOT that real
-Grafana accepts the provisioning files. The apt method is not run here (no vendor repository).
+Grafana accepts the provisioning files. The apt method is not run here (the project's test
+machines reach no vendor repository and do not run systemd as PID 1).
 
 Docker, the image or influxd missing: the tests skip, except in CI (CI=true), where they fail.
 Every container is named loadops-grafana-test-<pid>-<n> and removed by name in a finalizer.

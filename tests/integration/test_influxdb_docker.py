@@ -5,7 +5,8 @@ Debian 12, tests/images/influxdb1) and real HTTP calls. No mocks.
 Every deployment gets its own container name (loadops-influxdb-test-<pid>-<n>), free loopback
 ports, data and configuration under tmp_path and its own credentials directory
 (LOADOPS_CREDENTIALS_DIR); the fixture removes the containers it named, also when a test fails.
-docker_v2 is not exercised here: no InfluxDB 2 image can be had on this machine.
+docker_v2 is not exercised here: no InfluxDB 2 image can be had on the project's test machines
+(no registry).
 """
 from __future__ import annotations
 

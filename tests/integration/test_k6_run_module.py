@@ -180,7 +180,7 @@ def test_target_down_reports_status_0_failures(base_args, free_port):
 BAD_INPUTS = [
     # (extra args, words the message must contain)
     ({"script": "/nonexistent/s.js"}, ["/nonexistent/s.js", "does not exist"]),
-    ({"script": str(SCRIPTS)}, [str(SCRIPTS), "does not exist"]),
+    ({"script": str(SCRIPTS)}, [str(SCRIPTS), "is a directory"]),
     ({"k6_path": "/nonexistent/k6"}, ["/nonexistent/k6", "not an executable"]),
     ({"k6_path": str(SCRIPTS / "ok.js")}, ["ok.js", "not an executable"]),
     ({"memory_limit": "2x"}, ["'2x'", "k, m, g"]),
@@ -224,7 +224,8 @@ BAD_INPUTS = [
     ({"runner": "podman"}, ["runner", "podman", "auto, binary, docker"]),
     ({"limiter": "cgroups"}, ["limiter", "cgroups", "systemd, docker"]),
 ] + ([] if os.path.isdir("/run/systemd/system") else [
-    # This machine has no systemd as PID 1: limiter=systemd must say so (auto quietly uses cgroups).
+    # No systemd as PID 1 (as on the project's test machines): limiter=systemd must say so (auto
+    # quietly uses cgroups).
     ({"limiter": "systemd"}, ["limiter=systemd", "systemd as PID 1", "limiter=cgroup"]),
     ({"limiter": "systemd", "memory_limit": "128m"}, ["limiter=systemd", "/run/systemd/system"]),
 ])

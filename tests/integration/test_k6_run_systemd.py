@@ -1,6 +1,6 @@
-"""loadops.k6.k6_run with limiter=systemd, inside a container that boots systemd as PID 1 (this VM
-has no systemd): the module file runs there with the container's /usr/bin/python3 exactly as
-Ansible would run it on a systemd host.
+"""loadops.k6.k6_run with limiter=systemd, inside a container that boots systemd as PID 1 (the
+project's test machines do not run systemd as PID 1): the module file runs there with the
+container's /usr/bin/python3 exactly as Ansible would run it on a systemd host.
 
 The container (loadops/debian12-systemd, the molecule platform's flags) gets, read-only: this
 checkout at its own path (so .collections resolves ansible_collections.loadops.k6), the venv's

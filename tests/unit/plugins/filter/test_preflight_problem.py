@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests for plugins/filter/preflight_problem.py. The `msg` texts are what
-ansible.builtin.uri returned on this machine (ansible-core 2.19) for each case."""
+ansible.builtin.uri returned on the project's test machines (Debian 12, ansible-core 2.19) for
+each case."""
 
 import pytest
 from ansible.errors import AnsibleFilterError

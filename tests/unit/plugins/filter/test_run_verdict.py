@@ -11,8 +11,10 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.loadops.k6.plugins.filter.junit_xml import junit_xml
+from ansible_collections.loadops.k6.plugins.filter import run_verdict as run_verdict_plugin
 from ansible_collections.loadops.k6.plugins.filter.run_verdict import run_verdict
-from ansible_collections.loadops.k6.plugins.module_utils import k6_summary
+from ansible_collections.loadops.k6.plugins.module_utils import k6_summary, verdicts
+from ansible_collections.loadops.k6.plugins.module_utils import k6_result as result_stage
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "k6_1.1.0"
 
@@ -23,7 +25,7 @@ def k6_result(case, verdict=None, **more):
     summary = json.loads((FIXTURES / ("%s.summary.json" % case)).read_text())
     result = k6_summary.parse_summary(summary, meta["thresholds_in_script"])
     result.update({"testid": "it-1", "rc": meta["rc"], "duration_s": 3.2, "k6_version": "1.1.0",
-                   "verdict": verdict or k6_summary.verdict_from(meta["rc"], result["thresholds"], ""),
+                   "verdict": verdict or result_stage.verdict_from(meta["rc"], result["thresholds"], ""),
                    "msg": "from %s" % case, "generator": {"limiter": "cgroup", "saturated": False, "reasons": []}})
     result.update(more)
     return result
@@ -46,6 +48,25 @@ def test_the_most_serious_host_verdict_wins():
 def test_a_host_without_result_is_an_error_and_no_host_at_all_too():
     assert run_verdict({"a": k6_result("passed"), "b": {}}, run_id="x")["verdict"] == "error"
     assert run_verdict({}, run_id="x")["verdict"] == "error"
+
+
+def test_the_filter_has_no_vocabulary_of_its_own():
+    assert not hasattr(run_verdict_plugin, "SEVERITY")
+
+
+def test_a_verdict_outside_the_vocabulary_is_an_error():
+    doc = run_verdict({"a": k6_result("passed"), "b": {"verdict": "exploded", "msg": "?"}}, run_id="x")
+    assert doc["hosts"]["b"]["verdict"] == "error" and doc["verdict"] == "error" and doc["outcome"] == "failed"
+
+
+@pytest.mark.parametrize("verdict", verdicts.MODULE_VERDICTS)
+def test_every_module_verdict_is_kept_and_ranks_as_the_vocabulary_says(verdict):
+    # Each verdict against every less serious one: the run takes the more serious.
+    doc = run_verdict({"a": {"verdict": verdict}}, run_id="x")
+    assert doc["hosts"]["a"]["verdict"] == verdict == doc["verdict"]
+    for milder in verdicts.SEVERITY[verdicts.SEVERITY.index(verdict):]:
+        assert run_verdict({"a": {"verdict": verdict}, "b": {"verdict": milder}}, run_id="x")["verdict"] == verdict
+    assert doc["outcome"] == ("passed" if verdicts.is_accepted(verdict) else "failed")
 
 
 def test_crossed_thresholds_can_be_accepted_but_regressions_still_fail():

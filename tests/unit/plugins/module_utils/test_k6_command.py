@@ -88,4 +88,5 @@ def test_parse_duration_rejects_junk(text):
 def test_parse_inspect_reads_max_vus_and_total_duration_from_real_output():
     # Captured from `k6 inspect --execution-requirements` (k6 1.1.0) on a 1 VU / 2 s script.
     stdout = '{"vus": 1, "duration": "2s", "totalDuration": "32s", "maxVUs": 1, "thresholds": {"http_req_failed": ["rate<0.5"]}}'
-    assert c.parse_inspect(stdout) == {"max_vus": 1, "total_duration_s": 32.0}
+    assert c.parse_inspect(stdout) == {"max_vus": 1, "total_duration_s": 32.0,
+                                       "thresholds": {"http_req_failed": ["rate<0.5"]}}

@@ -7,7 +7,9 @@ import stat
 
 import pytest
 
+from ansible_collections.loadops.k6.plugins.module_utils import k6_command as cmdlib
 from ansible_collections.loadops.k6.plugins.module_utils import k6_docker as d
+from ansible_collections.loadops.k6.plugins.module_utils import k6_limits as lim
 
 MiB = 1024 ** 2
 
@@ -106,7 +108,7 @@ def test_env_values_an_env_file_cannot_carry_are_refused_by_name(value, tmp_path
     (["experimental-prometheus-rw=http://u:p@h/api"], ["experimental-prometheus-rw=http://u:p@h/api"], {}),
 ])
 def test_influxdb_credentials_move_from_the_url_to_the_env(outputs, new_outputs, env):
-    assert d.move_influxdb_credentials(outputs) == (new_outputs, env)
+    assert cmdlib.influxdb_credentials_to_env(outputs) == (new_outputs, env)
 
 
 @pytest.mark.parametrize("outputs,ok", [
@@ -209,7 +211,7 @@ def test_a_k6_image_config_is_returned():
     ("4:memory:/jobs/ci\n1:cpu:/\n0::/\n", "/jobs/ci"), ("0::/user.slice/x.scope\n", "/user.slice/x.scope"), ("", "/"),
 ])
 def test_own_cgroup_prefers_the_v1_memory_path(text, expected):
-    assert d.own_cgroup(text) == expected
+    assert lim.own_cgroup(text) == expected
 
 
 # ------------------------------------------------------------------ the container's evidence
@@ -222,10 +224,10 @@ def _touch(path, text):
 def _container(tmp_path, state, driver="cgroupfs", version="1", limited=True):
     docker = _docker([(INFO, (0, "20.10.24|%s|%s\n" % (driver, version), "")),
                       (("container", "inspect"), (0, json.dumps(state), ""))])
-    return d.DockerContainer(docker, "loadops/k6:1.1.0", "loadops-k6-t1", ["run", "s.js"], {"A": "1"},
-                             memory_limit=96 * MiB, cpu_limit=0.5, limited=limited, scripts_dir="/s", run_dir="/r/t1",
-                             workdir="/r/t1", root=str(tmp_path), proc_cgroup_text="4:memory:/jobs/ci\n0::/\n",
-                             mounts_of_cgroups=[], testid="t1")
+    return d.ContainerLimiter(docker, "loadops/k6:1.1.0", "loadops-k6-t1", ["run", "s.js"], {"A": "1"},
+                              memory_limit=96 * MiB, cpu_limit=0.5, limited=limited, scripts_dir="/s", run_dir="/r/t1",
+                              workdir="/r/t1", root=str(tmp_path), proc_cgroup_text="4:memory:/jobs/ci\n0::/\n",
+                              mounts_of_cgroups=[], testid="t1")
 
 
 def test_container_evidence_joins_docker_state_parent_counters_and_sampled_throttling(tmp_path):

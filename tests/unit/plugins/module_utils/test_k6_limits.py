@@ -1,13 +1,16 @@
 """cgroup v1/v2 and systemd-scope limiters on fake cgroupfs trees and recorded systemctl answers
-(this machine only has v1 and no systemd for real; the real limits are exercised in
-tests/integration/test_k6_run_module.py and, inside a systemd container,
+(the project's test machines have only cgroup v1 and no systemd as PID 1; the real limits are
+exercised in tests/integration/test_k6_run_module.py and, inside a systemd container,
 tests/integration/test_k6_run_systemd.py)."""
 import os
 import shutil
 
 import pytest
 
+from ansible_collections.loadops.k6.plugins.module_utils import k6_docker as docker_mod
 from ansible_collections.loadops.k6.plugins.module_utils import k6_limits as lim
+from ansible_collections.loadops.k6.plugins.module_utils import k6_plan as plan_mod
+from ansible_collections.loadops.k6.plugins.module_utils import k6_runners as runners
 
 V1_PROC = "9:name=systemd:/\n4:memory:/jobs/ci\n1:cpu:/\n2:cpuacct:/\n0::/\n"
 V2_PROC = "0::/user.slice/ci.scope\n"
@@ -120,15 +123,24 @@ def test_v2_without_a_cgroup_entry_says_so(v2_root):
         limiter.create()
 
 
-@pytest.mark.parametrize("kind,mem,cpu,message", [
-    ("none", 64 * 1024 ** 2, None, "limiter=none cannot apply"),
-    ("docker", None, None, "limiter=docker needs runner=docker"),
-    ("teleport", None, None, "limiter 'teleport' is not known; use one of auto, cgroup, none, systemd, docker"),
-])
-def test_select_limiter_refuses_impossible_combinations(kind, mem, cpu, message, v1_root):
-    with pytest.raises(lim.LimiterError, match=message):
-        lim.select_limiter(kind, "r", mem, cpu, root=v1_root, proc_cgroup_text=V1_PROC,
-                           systemd_probe=lambda: (False, "no systemd"))
+@pytest.mark.parametrize("kind", ["docker", "teleport"])
+def test_select_limiter_refuses_kinds_that_are_not_for_a_local_process(kind, v1_root):
+    with pytest.raises(lim.LimiterError, match="limiter=%s is not a limiter for a local k6 process" % kind):
+        lim.select_limiter(kind, "r", root=v1_root, proc_cgroup_text=V1_PROC, systemd_probe=lambda: (False, "no systemd"))
+
+
+def test_select_limiter_none_is_unlimited(v1_root):
+    limiter = lim.select_limiter("none", "r", root=v1_root, proc_cgroup_text=V1_PROC)
+    assert isinstance(limiter, lim.Unlimited) and limiter.wrap(["k6", "run"]) == ["k6", "run"]
+    assert limiter.preexec() is None and limiter.cleanup() == []
+    assert limiter.evidence()["limiter"] == "none" and limiter.evidence()["oom_killed"] is False
+
+
+def test_every_limiter_implements_the_limiter_interface():
+    for cls in (lim.Unlimited, lim.CgroupV1Limiter, lim.CgroupV2Limiter, lim.SystemdScopeLimiter):
+        assert issubclass(cls, lim.Limiter) and not getattr(cls, "__abstractmethods__", None), cls
+    with pytest.raises(TypeError):
+        lim.Limiter()  # pylint: disable=abstract-class-instantiated  # create, evidence and cleanup are abstract
 
 
 def _no_systemd():
@@ -136,32 +148,47 @@ def _no_systemd():
 
 
 def test_select_limiter_without_cgroupfs_fails_only_when_limits_were_asked(tmp_path):
-    assert isinstance(lim.select_limiter("auto", "r", root=str(tmp_path), systemd_probe=_no_systemd), lim.NoLimiter)
+    assert isinstance(lim.select_limiter("auto", "r", root=str(tmp_path), systemd_probe=_no_systemd), lim.Unlimited)
     with pytest.raises(lim.LimiterError, match="no cgroup filesystem"):
         lim.select_limiter("auto", "r", memory_limit=64 * 1024 ** 2, root=str(tmp_path), systemd_probe=_no_systemd)
 
 
 # ------------------------------------------------------------------ runner x limiter combinations
-@pytest.mark.parametrize("runner,kind,mem,cpu,message", [
-    ("binary", "docker", None, None, "limiter=docker needs runner=docker"),
-    ("docker", "cgroup", None, None, "limiter=cgroup applies to runner=binary"),
-    ("docker", "systemd", None, "1", "limiter=systemd applies to runner=binary"),
-    ("docker", "none", "64m", None, "limiter=none cannot apply"),
-    ("binary", "none", None, "0.5", "limiter=none cannot apply"),
-    ("auto", "nope", None, None, "limiter 'nope' is not known"),
+def _plan(**params):
+    base = {"script": "/s/t.js", "results_dir": "/r", "runner": "auto", "limiter": "auto"}
+    base.update(params)
+    return plan_mod.validate(base)
+
+
+@pytest.mark.parametrize("runner_cls,kind,message", [
+    ("binary", "docker", "limiter=docker needs runner=docker"),
+    ("docker", "cgroup", "limiter=cgroup applies to runner=binary"),
+    ("docker", "systemd", "limiter=systemd applies to runner=binary"),
 ])
-def test_runner_and_limiter_combinations_that_cannot_work_are_named(runner, kind, mem, cpu, message):
-    with pytest.raises(lim.LimiterError, match=message):
-        lim.check_runner_limiter(runner, kind, mem, cpu)
+def test_runner_and_limiter_combinations_that_cannot_work_are_named(runner_cls, kind, message):
+    cls = runners.BinaryRunner if runner_cls == "binary" else docker_mod.DockerRunner
+    with pytest.raises(plan_mod.RunError, match=message):
+        cls(_plan(limiter=kind)).check_limiter()
 
 
-@pytest.mark.parametrize("runner,kind,mem,cpu", [
+@pytest.mark.parametrize("kind,mem,cpu,message", [
+    ("none", "64m", None, "limiter=none cannot apply"),
+    ("none", None, "0.5", "limiter=none cannot apply"),
+    ("nope", None, None, "limiter 'nope' is not known"),
+])
+def test_limiter_values_that_cannot_work_are_refused_by_validation(kind, mem, cpu, message):
+    with pytest.raises(plan_mod.RunError, match=message):
+        _plan(limiter=kind, memory_limit=mem, cpu_limit=cpu)
+
+
+@pytest.mark.parametrize("runner_cls,kind,mem,cpu", [
     ("binary", "auto", "64m", "1"), ("binary", "cgroup", None, None), ("binary", "systemd", "64m", None),
     ("binary", "none", None, None), ("docker", "docker", "64m", "1"), ("docker", "auto", None, None),
     ("docker", "none", None, None),
 ])
-def test_runner_and_limiter_combinations_that_work_pass(runner, kind, mem, cpu):
-    lim.check_runner_limiter(runner, kind, mem, cpu)
+def test_runner_and_limiter_combinations_that_work_pass(runner_cls, kind, mem, cpu):
+    cls = runners.BinaryRunner if runner_cls == "binary" else docker_mod.DockerRunner
+    cls(_plan(limiter=kind, memory_limit=mem, cpu_limit=cpu)).check_limiter()
 
 
 # ------------------------------------------------------------------ systemd scope limiter

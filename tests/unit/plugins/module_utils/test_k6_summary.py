@@ -1,27 +1,24 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/k6_summary.py, driven by real k6 1.1.0 outputs.
+"""Unit tests for plugins/module_utils/k6_summary.py (parsing) and k6_result.verdict_from (exit
+code and evidence -> verdict), driven by real k6 1.1.0 outputs.
 
 The fixtures in tests/unit/fixtures/k6_1.1.0/ come from capture.py (real k6 runs against a
 local target). Timing numbers change on every capture, so the tests read them from the JSON
-instead of hard-coding them. The module is loaded by file path: no collection install needed.
+instead of hard-coding them.
 """
 
-import importlib.util
 import json
 import os
 
 import pytest
 
+from ansible_collections.loadops.k6.plugins.module_utils import k6_result, k6_summary, verdicts
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 UNIT = os.path.dirname(os.path.dirname(HERE))
 ROOT = os.path.dirname(os.path.dirname(UNIT))
-MODULE_PATH = os.path.join(ROOT, "plugins", "module_utils", "k6_summary.py")
 FIXTURES = os.path.join(UNIT, "fixtures", "k6_1.1.0")
-
-_spec = importlib.util.spec_from_file_location("loadops_k6_summary_under_test", MODULE_PATH)
-k6_summary = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(k6_summary)
 
 # case -> (k6 exit code measured, verdict expected)
 CASES = {
@@ -407,36 +404,36 @@ def test_metric_key_is_split_into_name_and_tags(key, expected):
 def test_real_run_maps_to_its_verdict(case):
     info = meta(case)
     thresholds = parsed_thresholds(case) if info["summary_written"] else None
-    verdict = k6_summary.verdict_from(info["rc"], thresholds, "\n".join(info["stderr_tail"]))
+    verdict = k6_result.verdict_from(info["rc"], thresholds, "\n".join(info["stderr_tail"]))
     assert verdict == CASES[case][1]
-    assert verdict in k6_summary.VERDICTS
+    assert verdict in verdicts.MODULE_VERDICTS
 
 
 def test_abort_on_fail_is_recognised_from_the_log_alone():
     info = meta("abort_on_fail")
-    assert k6_summary.verdict_from(99, None, "\n".join(info["stderr_tail"])) == "aborted"
+    assert k6_result.verdict_from(99, None, "\n".join(info["stderr_tail"])) == "aborted"
 
 
 def test_abort_on_fail_is_recognised_from_the_thresholds_alone():
-    assert k6_summary.verdict_from(99, parsed_thresholds("abort_on_fail"), "") == "aborted"
+    assert k6_result.verdict_from(99, parsed_thresholds("abort_on_fail"), "") == "aborted"
 
 
 def test_abort_on_fail_is_not_assumed_without_the_declared_thresholds_or_log():
-    assert k6_summary.verdict_from(
+    assert k6_result.verdict_from(
         99, parsed_thresholds("abort_on_fail", with_declared=False), "") == "thresholds_failed"
 
 
 def test_verdict_accepts_the_parse_summary_result():
     combined = k6_summary.parse_summary(raw_summary("abort_on_fail"),
                                         meta("abort_on_fail")["thresholds_in_script"])
-    assert k6_summary.verdict_from(99, combined, "") == "aborted"
+    assert k6_result.verdict_from(99, combined, "") == "aborted"
 
 
 def test_verdict_accepts_a_raw_export_but_then_needs_the_log_to_see_abort_on_fail():
     raw = raw_summary("abort_on_fail")
     log_text = "\n".join(meta("abort_on_fail")["stderr_tail"])
-    assert k6_summary.verdict_from(99, raw, "") == "thresholds_failed"
-    assert k6_summary.verdict_from(99, raw, log_text) == "aborted"
+    assert k6_result.verdict_from(99, raw, "") == "thresholds_failed"
+    assert k6_result.verdict_from(99, raw, log_text) == "aborted"
 
 
 @pytest.mark.parametrize(
@@ -457,7 +454,7 @@ def test_verdict_accepts_a_raw_export_but_then_needs_the_log_to_see_abort_on_fai
     ],
 )
 def test_runner_evidence_and_other_exit_codes_map_to_verdicts(rc, log_text, flags, expected):
-    assert k6_summary.verdict_from(rc, None, log_text, **flags) == expected
+    assert k6_result.verdict_from(rc, None, log_text, **flags) == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,11 +518,16 @@ def test_missing_summary_path_loads_as_none(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# The file itself
+# The files themselves
 # ---------------------------------------------------------------------------------------------
-def test_module_declares_itself_private_and_uses_no_ansible_imports():
-    with open(MODULE_PATH, encoding="utf-8") as handle:
+MODULE_UTILS = os.path.join(ROOT, "plugins", "module_utils")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in os.listdir(MODULE_UTILS) if n.endswith(".py")))
+def test_module_utils_declare_themselves_private_and_use_no_ansible_imports(name):
+    """They run on the load machine inside the module and in plain pytest alike."""
+    with open(os.path.join(MODULE_UTILS, name), encoding="utf-8") as handle:
         source = handle.read()
-    header = source.split('"""', 1)[0]
+    header = source.split("\nimport ", 1)[0].split("\nfrom ", 1)[0]
     assert "private to the loadops.k6 collection" in header.lower()
     assert "import ansible" not in source and "from ansible" not in source

@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright: loadops.k6 contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One k6 test run, start to verdict, as stages that hand data forward:
+
+    params --validate--> Plan --prepare--> Runner (checked) --inspect--> requirements
+           --supervise--> Outcome --assemble--> result (verdict, thresholds, evidence, artifacts)
+
+Private to the loadops.k6 collection: no stability promise outside it. Ansible-free, so it is
+unit-tested with fakes (tests/unit/plugins/module_utils/test_k6_engine.py) and benchmarked
+directly; plugins/modules/k6_run.py only adapts it.
+
+  validate   k6_plan.validate: pure parameter checks
+  prepare    the script and results_dir on this machine, the Runner (k6_runners / k6_docker) and
+             its own checks (k6 installed, docker daemon and image, systemd)
+  inspect    `k6 inspect --execution-requirements` through the runner: max VUs, duration
+  supervise  k6_supervise.Supervisor: limiter (k6_limits.Limiter), process, signals, timeout
+  assemble   k6_summary parses the export, k6_result decides the verdict and says it
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+
+from . import k6_command as cmdlib
+from . import k6_plan
+from . import k6_result as results
+from . import k6_summary as summ
+from .k6_plan import RunError
+from .k6_process import first_error
+from .k6_runners import choose_runner
+from .k6_supervise import STOP_SIGNALS, Interrupted, Supervisor
+
+# Rough per-VU memory of a plain HTTP script in k6 1.x plus the process's own base.
+MEMORY_PER_VU = 6 * 1024 ** 2
+MEMORY_BASE = 80 * 1024 ** 2
+# `k6 inspect` refuses options that set only a duration or only iterations (no VUs); `k6 run`
+# gives them one VU. The inspect is repeated with K6_VUS=1, which is what run assumes.
+_NO_VUS = "scenario default has configuration errors: the number of VUs must be more than 0"
+
+
+def memory_estimate(max_vus):
+    return MEMORY_BASE + MEMORY_PER_VU * max(int(max_vus), 1)
+
+
+class Engine(object):
+    """Runs one test: Engine(params, check_mode).run() -> the module's result dict.
+
+    Collaborators are parameters so tests can swap them: choose(plan, warn) -> Runner,
+    supervisor() -> Supervisor, wall() -> epoch seconds, install_handler -> signal.signal.
+    """
+
+    def __init__(self, params, check_mode=False, warn=None, choose=choose_runner, supervisor=Supervisor,
+                 wall=time.time, install_handler=signal.signal):
+        self.params = params
+        self.check_mode = check_mode
+        self.warnings = []
+        self._warn_cb = warn
+        self.choose = choose
+        self.make_supervisor = supervisor
+        self.wall = wall
+        self.install_handler = install_handler
+        self.plan = None
+        self.runner = None
+        self.supervisor = None
+        self.made_run_dir = False
+
+    def warn(self, text):
+        self.warnings.append(text)
+        if self._warn_cb:
+            self._warn_cb(text)
+
+    # ----------------------------------------------------------------- the whole run
+    def run(self):
+        """Until k6 starts, a stop signal unwinds the preparation (so every finally removes what it
+        made); once k6 runs, the supervisor forwards it to k6 instead."""
+        def _unwind(signum, frame):
+            for sig in STOP_SIGNALS:  # one unwinding: further signals must not cut the cleanup short
+                self.install_handler(sig, _noted)
+            raise Interrupted("interrupted by signal %d before k6 started: nothing ran, nothing was left" % signum)
+
+        def _noted(signum, frame):
+            pass
+
+        previous = dict((sig, self.install_handler(sig, _unwind)) for sig in STOP_SIGNALS)
+        try:
+            return self._stages()
+        except RunError:
+            if self.made_run_dir and (self.supervisor is None or self.supervisor.process is None):
+                shutil.rmtree(self.plan.run_dir, ignore_errors=True)  # nothing ran: leave no trace of this run
+            raise
+        finally:
+            for sig, handler in previous.items():
+                self.install_handler(sig, handler)
+
+    def _stages(self):
+        started = self.wall()
+        self.plan = k6_plan.validate(self.params, self.check_mode)
+        self.runner = self.prepare(self.plan)
+        result = {"changed": True, "testid": self.plan.testid, "k6_version": self.runner.version()}
+        rc, info, err = self.inspect()
+        if rc != 0:
+            verdict = results.verdict_from(rc, None, err)
+            msg = "k6 rejected the script before starting (%s, rc %d): %s" % (verdict, rc, first_error(err))
+            return self._finish(result, started, verdict, rc, err, msg)
+        result["requirements"] = self.requirements(info)
+        if self.check_mode:
+            return self._planned(result)
+        outcome, artifacts, cmd = self.supervise(info)
+        result["cmd"] = cmd
+        result.update(self.assemble(outcome, artifacts, info))
+        verdict = results.verdict_from(outcome.rc, result["thresholds"], outcome.log_tail,
+                                       oom_killed=outcome.evidence.get("oom_killed", False),
+                                       timed_out=outcome.stop_reason == "timeout",
+                                       interrupted=outcome.stop_reason == "interrupted")
+        msg = None
+        if verdict == "k6_error":
+            msg = results.api_address_problem(outcome.rc, outcome.log_tail, self.plan.api_address)
+            verdict = "config_error" if msg else verdict
+        return self._finish(result, started, verdict, outcome.rc, outcome.log_tail, msg)
+
+    # ----------------------------------------------------------------- prepare
+    def prepare(self, plan):
+        """The load machine's side of validation: script, results_dir, the runner's own checks."""
+        if os.path.isdir(plan.script):
+            raise RunError("script %s is a directory; give the path of a k6 .js file in it" % plan.script_given)
+        if not os.path.isfile(plan.script):
+            raise RunError("script %s does not exist on the load machine (give a path to a k6 .js file there)"
+                           % plan.script_given)
+        if not os.access(plan.script, os.R_OK):
+            raise RunError("script %s is not readable by uid %d" % (plan.script_given, os.getuid()))
+        runner = self.choose(plan, warn=self.warn)
+        runner.check()
+        if not plan.check_mode:
+            self._check_results_dir(plan)
+        return runner
+
+    @staticmethod
+    def _check_results_dir(plan):
+        try:
+            os.makedirs(plan.results_dir, exist_ok=True)
+        except OSError as exc:
+            raise RunError("results_dir %s cannot be created: %s" % (plan.results_dir, exc.strerror))
+        if not os.path.isdir(plan.results_dir):
+            raise RunError("results_dir %s is not a directory" % plan.results_dir)
+        if not os.access(plan.results_dir, os.W_OK | os.X_OK):
+            raise RunError("results_dir %s is not writable by uid %d" % (plan.results_dir, os.getuid()))
+        if os.path.exists(plan.run_dir):
+            raise RunError("results for testid %s already exist in %s; use a new testid" % (plan.testid, plan.run_dir))
+
+    # ----------------------------------------------------------------- inspect
+    def inspect(self):
+        """(0, info, stderr) or (rc, None, error text) from `k6 inspect` through the runner."""
+        rc, stdout, stderr = self.runner.inspect()
+        if rc != 0 and _NO_VUS in (stderr or stdout or "") and "K6_VUS" not in self.plan.env:
+            rc, stdout, stderr = self.runner.inspect({"K6_VUS": "1"})
+        if rc != 0:
+            return rc, None, (stderr or stdout)
+        info = cmdlib.parse_inspect(stdout)
+        self.runner.duration_s = info["total_duration_s"]
+        return 0, info, stderr
+
+    def requirements(self, info):
+        est = memory_estimate(info["max_vus"])
+        limit = self.plan.memory_limit
+        if limit and est > limit:
+            self.warn("the script peaks at %d VUs, estimated %d MiB, above memory_limit %d MiB: expect an OOM kill"
+                      % (info["max_vus"], est // 2 ** 20, limit // 2 ** 20))
+        return {"max_vus": info["max_vus"], "total_duration_s": info["total_duration_s"], "memory_estimate_bytes": est}
+
+    def _planned(self, result):
+        req = result["requirements"]
+        result["verdict"] = None
+        result["failed"] = False
+        result["msg"] = "check mode: script is valid; %d VUs at most, %.0f s in all, about %d MiB" % (
+            req["max_vus"], req["total_duration_s"], req["memory_estimate_bytes"] // 2 ** 20)
+        result["warnings"] = self.warnings
+        return result
+
+    # ----------------------------------------------------------------- supervise
+    def artifacts(self):
+        run_dir = self.plan.run_dir
+        return {
+            "dir": run_dir,
+            "summary": os.path.join(run_dir, "summary.json"),
+            "log": os.path.join(run_dir, "k6.log"),
+            "html_report": os.path.join(run_dir, "report.html") if self.plan.html_report else None,
+        }
+
+    def run_argv(self, artifacts, outputs):
+        plan = self.plan
+        return cmdlib.build_run_argv(
+            self.runner.argv0, plan.script, quiet=True, address=plan.api_address, tags=plan.tags, outputs=outputs,
+            summary_export=os.path.abspath(artifacts["summary"]), summary_trend_stats=plan.summary_trend_stats,
+            execution_segment=plan.execution_segment, execution_segment_sequence=plan.execution_segment_sequence)
+
+    def supervise(self, info):
+        """k6 runs: (Outcome, artifacts, cmd for humans)."""
+        os.makedirs(self.plan.run_dir)
+        self.made_run_dir = True
+        artifacts = self.artifacts()
+        outputs, output_env = self.runner.split_outputs(self.plan.outputs)
+        argv = self.run_argv(artifacts, outputs)
+        html = artifacts["html_report"] and os.path.abspath(artifacts["html_report"])
+        shown = {}
+
+        def create_limiter():
+            limiter = self.runner.create_limiter(argv, dict(artifacts, output_env=output_env))
+            shown["cmd"] = cmdlib.render_cmd(self.runner.shown_command(limiter, argv), self.plan.secrets)
+            return limiter
+
+        self.supervisor = self.make_supervisor()
+        env = self.runner.process_env(html)
+        if env is not None:
+            env.update(output_env)
+        try:
+            outcome = self.supervisor.run(create_limiter, lambda limiter: limiter.wrap(argv), artifacts["log"],
+                                          env=env, cwd=self.runner.cwd, timeout=self.plan.timeout)
+        finally:
+            self.runner.release()
+        for text in outcome.problems:
+            self.warn(text)
+        if outcome.leftovers:
+            self.warn("killed %d process(es) k6 left behind: %s" % (len(outcome.leftovers), outcome.leftovers))
+        return outcome, artifacts, shown.get("cmd")
+
+    # ----------------------------------------------------------------- assemble
+    def assemble(self, outcome, artifacts, info):
+        summary = summ.load_summary_file(artifacts["summary"])
+        if summary is None:
+            artifacts["summary"] = None
+        if artifacts["html_report"] and not os.path.exists(artifacts["html_report"]):
+            artifacts["html_report"] = None
+        parsed = summ.parse_summary(summary, info["thresholds"]) if summary else {
+            "thresholds": [], "checks": [], "metrics": {}, "endpoints": []}
+        warning = results.write_errors_warning(outcome.rc, outcome.log_tail, artifacts["log"])
+        if warning:
+            self.warn(warning)
+        parsed["generator"] = results.generator_health(outcome.evidence, parsed.get("metrics", {}))
+        parsed["artifacts"] = artifacts
+        return parsed
+
+    def _finish(self, result, started, verdict, rc, log_tail, msg=None):
+        results.finish(result, verdict, rc, self.plan.fail_on_thresholds, log_tail, msg)
+        result["msg"] = cmdlib.mask(result["msg"], self.plan.secrets)
+        result["duration_s"] = round(self.wall() - started, 3)
+        result["warnings"] = self.warnings
+        return result
