@@ -23,11 +23,15 @@ BASE_ENV = {
     "K6_NO_COLOR": "true",
 }
 
-SECRET_KEY_PATTERN = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|CREDENTIAL)", re.I)
+# The name-based fallback: env values under such names are secrets even outside secret_env
+# (K6_PASS, K6_AUTH_HEADER, K6_SESSION_COOKIE, K6_PRIVATE_KEY, K6_INFLUXDB_PASSWORD ...).
+SECRET_KEY_PATTERN = re.compile(r"(PASS|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH|COOKIE|SESSION|BEARER)", re.I)
 URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@", re.I)
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.I)
+_SIZE_RE = re.compile(r"^\s*(\d{1,15}(?:\.\d{1,9})?)\s*([kmgt]?)(?:i?b)?\s*$", re.I)
+_CPUS_RE = re.compile(r"^\s*(\d{1,4}(?:\.\d{1,6})?|\.\d{1,6})\s*$")
+MAX_MEMORY = 1024 ** 5  # 1 PiB: anything above is a typo
 
 
 def parse_size(value):
@@ -35,6 +39,8 @@ def parse_size(value):
     if isinstance(value, bool):
         raise ValueError("memory_limit %r is not a size; use a number of bytes or a suffix k, m, g or t (e.g. 512m, 2g)" % (value,))
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError("memory_limit %r is not a size; use a number of bytes or a suffix k, m, g or t (e.g. 512m, 2g)" % (value,))
         number, unit = float(value), ""
     else:
         match = _SIZE_RE.match(str(value))
@@ -42,14 +48,18 @@ def parse_size(value):
             raise ValueError("memory_limit %r is not a size; use a number of bytes or a suffix k, m, g or t (e.g. 512m, 2g)" % (value,))
         number, unit = float(match.group(1)), match.group(2).lower()
     size = int(number * _SIZE_UNITS[unit])
+    if size > MAX_MEMORY:
+        raise ValueError("memory_limit %r is larger than 1 PiB; use a size such as 512m or 2g" % (value,))
     if size < 32 * 1024 ** 2:
         raise ValueError("memory_limit %r is below 32m; k6 cannot start in less" % (value,))
     return size
 
 
 def parse_cpus(value):
-    """'1.5' -> 1.5 CPUs. ValueError names the bad value."""
+    """'1.5' -> 1.5 CPUs (plain decimal notation only). ValueError names the bad value."""
     try:
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) or _CPUS_RE.match(str(value))):
+            raise ValueError(value)
         cpus = float(value)
     except (TypeError, ValueError):
         raise ValueError("cpu_limit %r is not a number of CPUs; use e.g. 0.5, 1 or 1.5" % (value,))
@@ -141,9 +151,18 @@ def secret_values(user_env=None, outputs=None):
     return found
 
 
+# Credentials a script obtains while it runs (a login's token, a session cookie) are not known
+# beforehand; where k6 or a script prints them in these shapes (--http-debug, K6_VERBOSE) they
+# are masked too.
+_RUNTIME_CREDENTIALS = re.compile(
+    r"(?P<keep>\b(?-i:Bearer|Basic|Token)\s+|\b(?:Set-)?Cookie:\s*|\b(?:(?:access|refresh|id|auth)_?)?token[\"']?\s*[:=]\s*[\"']?)"
+    r"(?P<secret>[A-Za-z0-9._~+/=%-]{8,})", re.I)
+
+
 def mask(text, secrets):
-    """Replace URL passwords and each known secret in text with ********."""
+    """Replace URL passwords, runtime credentials and each known secret in text with ********."""
     text = URL_USERINFO.sub(lambda m: "%s%s:********@" % (m.group("scheme"), m.group("user")), text)
+    text = _RUNTIME_CREDENTIALS.sub(lambda m: m.group("keep") + "********", text)
     for secret in sorted(secrets, key=len, reverse=True):
         if secret:
             text = text.replace(secret, "********")
@@ -167,6 +186,43 @@ def influxdb_credentials_to_env(outputs):
             output = "influxdb=%s%s" % (match.group("scheme"), url[match.end():])
         new.append(output)
     return new, env
+
+
+def line_masker(secrets):
+    """mask() for raw output lines (bytes), e.g. k6's log as it is written."""
+    secrets = frozenset(secrets)
+
+    def _mask(line):
+        text = line.decode("utf-8", "surrogateescape")
+        masked = mask(text, secrets)
+        return line if masked == text else masked.encode("utf-8", "surrogateescape")
+    return _mask
+
+
+def mask_file(path, secrets):
+    """Rewrite a text file (or a .gz one) with every secret masked, line by line, keeping its mode.
+    True when something was masked. k6's own outputs carry what the script put in URLs and tags."""
+    import gzip
+    import os
+
+    encoded = [s.encode("utf-8") for s in secrets if s]
+    if not encoded:
+        return False
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        if not any(secret in line for line in handle for secret in encoded):
+            return False
+    masker = line_masker(secrets)
+    temp = path + ".masking"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, os.stat(path).st_mode & 0o777)
+    with opener(path, "rb") as src, os.fdopen(fd, "wb") as raw:
+        dst = gzip.GzipFile(fileobj=raw, mode="wb") if opener is gzip.open else raw
+        for line in src:
+            dst.write(masker(line))
+        if dst is not raw:
+            dst.close()
+    os.replace(temp, path)
+    return True
 
 
 def render_cmd(argv, secrets=()):

@@ -44,14 +44,13 @@ from . import k6_command as cmdlib
 from . import k6_limits as limits
 from .k6_plan import DEFAULT_IMAGE, RunError
 from .k6_process import first_line, run_command
-from .k6_runners import Runner, parse_version
+from .k6_runners import Runner, parse_version, unreadable_path
 BUILD_HINT = "scripts/build-images.sh"
 STATE_LABEL = "loadops.k6.testid"
 
 _IMAGE_REF = re.compile(
     r"^[a-z0-9][a-z0-9._-]*(?::[0-9]+)?(?:/[a-z0-9][a-z0-9._-]*)*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
-FILE_OUTPUTS = ("json", "csv")
 
 
 class DockerError(Exception):
@@ -141,34 +140,6 @@ def write_env_file(env, tmpdir=None):
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     return directory, path
-
-
-def check_file_outputs(outputs, run_dir):
-    """File outputs must land in the run's directory, the only writable mount."""
-    for output in outputs:
-        kind, sep, target = output.partition("=")
-        if kind in FILE_OUTPUTS and sep and os.path.isabs(target):
-            real = os.path.normpath(target)
-            if not real.startswith(run_dir.rstrip("/") + "/"):
-                raise DockerError("outputs entry %s writes outside the run's results directory %s, the only place "
-                                  "runner=docker can write; give a relative file name (it lands in that directory)"
-                                  % (output, run_dir))
-
-
-def readable_by(path, uid, gid, need_exec=False):
-    """Would uid:gid get read (and, for directories, search) access by the mode bits?"""
-    st = os.stat(path)
-    if uid == 0:
-        return True
-    if st.st_uid == uid:
-        shift = 6
-    elif st.st_gid == gid:
-        shift = 3
-    else:
-        shift = 0
-    bits = (st.st_mode >> shift) & 0o7
-    want = 0o4 | (0o1 if need_exec else 0)
-    return bits & want == want
 
 
 # ------------------------------------------------------------------------------ the docker CLI
@@ -423,6 +394,7 @@ class DockerRunner(Runner):
     # ------------------------------------------------------------------ checks
     def check(self):
         self.check_limiter()
+        self.resolve_user()
         try:
             self._check_inputs()
         except DockerError as exc:
@@ -442,8 +414,7 @@ class DockerRunner(Runner):
                               "(read-only), so move the script under it or widen scripts_dir" % (plan.script_given, scripts_dir))
         self.scripts_dir = check_mount_path(scripts_dir, "scripts_dir")
         check_mount_path(os.path.abspath(plan.results_dir), "results_dir")
-        env_file_text(plan.env)
-        check_file_outputs(plan.outputs, os.path.abspath(plan.run_dir))
+        env_file_text(dict(plan.env, **plan.secret_env))
 
     def _prefix(self):
         return "no k6 binary on PATH, so runner=auto chose docker, but " if self.auto else ""
@@ -456,30 +427,19 @@ class DockerRunner(Runner):
         except DockerError as exc:
             raise RunError(self._prefix() + str(exc))
         self.image_user = parse_image_user(config.get("User"))
-        if self.image_user is None or (self.image_user[0] != 0 and os.geteuid() != 0):
+        if self.user is not None:  # run_as_user wins over the image's user
+            self.docker_user = "%d:%d" % (self.user.uid, self.user.gid)
+            self.image_user = (self.user.uid, self.user.gid)
+        elif self.image_user is None or (self.image_user[0] != 0 and os.geteuid() != 0):
             # A named user we cannot map, or we cannot chown the results for it: run as ourselves.
             self.docker_user = "%d:%d" % (os.getuid(), os.getgid())
             self.image_user = (os.getuid(), os.getgid())
-        unreadable = self._unreadable(*self.image_user)
+        unreadable = unreadable_path(self.plan.script, self.image_user[0], self.image_user[1], self.scripts_dir)
         if unreadable:
             raise RunError("script %s is not readable by uid %d, the user k6 runs as in image %s (%s has mode %04o); "
                            "make the scripts world-readable (chmod -R o+rX %s)"
                            % (self.plan.script_given, self.image_user[0], self.plan.image, unreadable,
                               os.stat(unreadable).st_mode & 0o7777, self.scripts_dir))
-
-    def _unreadable(self, uid, gid):
-        """The first of the script and its directories up to scripts_dir that uid:gid cannot read."""
-        script = os.path.realpath(self.plan.script)
-        if not readable_by(script, uid, gid):
-            return script
-        where = os.path.dirname(script)
-        while where.startswith(self.scripts_dir):
-            if not readable_by(where, uid, gid, need_exec=True):
-                return where
-            if where == self.scripts_dir:
-                break
-            where = os.path.dirname(where)
-        return None
 
     # ------------------------------------------------------------------ version and inspect
     def _throwaway(self, k6_args, what, timeout, extra_env=None):
@@ -509,10 +469,6 @@ class DockerRunner(Runner):
         return rc, stdout, stderr
 
     # ------------------------------------------------------------------ the run
-    def split_outputs(self, outputs):
-        # The container's argv is visible to `ps` and `docker inspect`: credentials go by env file.
-        return cmdlib.influxdb_credentials_to_env(outputs)
-
     @property
     def argv0(self):
         return "k6"  # the image's
@@ -522,8 +478,8 @@ class DockerRunner(Runner):
 
     def create_limiter(self, run_argv, artifacts):
         run_dir = os.path.abspath(self.plan.run_dir)
-        if self.docker_user is None and self.image_user != (os.getuid(), os.getgid()):
-            os.chown(run_dir, *self.image_user)  # k6 runs as the image's user and writes here
+        if self.image_user != (os.getuid(), os.getgid()):
+            os.chown(run_dir, *self.image_user)  # k6 runs as the image's user (or run_as_user) and writes here
         html = artifacts.get("html_report")
         env = self.k6_env({}, html and os.path.abspath(html), artifacts.get("output_env"))
         limiter = ContainerLimiter(
@@ -540,15 +496,3 @@ class DockerRunner(Runner):
 
     def shown_command(self, limiter, run_argv):
         return limiter.create_argv()
-
-    def release(self):
-        """Files k6 wrote as the image's user go back to the module's user."""
-        uid, gid = os.getuid(), os.getgid()
-        if os.geteuid() != 0 or not os.path.isdir(self.plan.run_dir):
-            return
-        for dirpath, _dirs, files in os.walk(self.plan.run_dir):
-            for path in [dirpath] + [os.path.join(dirpath, name) for name in files]:
-                try:
-                    os.lchown(path, uid, gid)
-                except OSError:
-                    pass

@@ -14,7 +14,8 @@ directly; plugins/modules/k6_run.py only adapts it.
   prepare    the script and results_dir on this machine, the Runner (k6_runners / k6_docker) and
              its own checks (k6 installed, docker daemon and image, systemd)
   inspect    `k6 inspect --execution-requirements` through the runner: max VUs, duration
-  supervise  k6_supervise.Supervisor: limiter (k6_limits.Limiter), process, signals, timeout
+  supervise  k6_supervise.Supervisor: limiter (k6_limits.Limiter), process, signals, timeout, the
+             controller's lease; k6_sweep first removes what killed runs left behind
   assemble   k6_summary parses the export, k6_result decides the verdict and says it
 """
 from __future__ import annotations
@@ -31,7 +32,8 @@ from . import k6_summary as summ
 from .k6_plan import RunError
 from .k6_process import first_error
 from .k6_runners import choose_runner
-from .k6_supervise import STOP_SIGNALS, Interrupted, Supervisor
+from .k6_supervise import STOP_SIGNALS, Interrupted, Lease, Supervisor
+from .k6_sweep import Registry, sweep
 
 # Rough per-VU memory of a plain HTTP script in k6 1.x plus the process's own base.
 MEMORY_PER_VU = 6 * 1024 ** 2
@@ -53,7 +55,7 @@ class Engine(object):
     """
 
     def __init__(self, params, check_mode=False, warn=None, choose=choose_runner, supervisor=Supervisor,
-                 wall=time.time, install_handler=signal.signal):
+                 wall=time.time, install_handler=signal.signal, registry=None, sweeper=None):
         self.params = params
         self.check_mode = check_mode
         self.warnings = []
@@ -62,6 +64,8 @@ class Engine(object):
         self.make_supervisor = supervisor
         self.wall = wall
         self.install_handler = install_handler
+        self.registry = registry if registry is not None else Registry()
+        self.sweeper = sweeper if sweeper is not None else self._sweep
         self.plan = None
         self.runner = None
         self.supervisor = None
@@ -99,7 +103,8 @@ class Engine(object):
         started = self.wall()
         self.plan = k6_plan.validate(self.params, self.check_mode)
         self.runner = self.prepare(self.plan)
-        result = {"changed": True, "testid": self.plan.testid, "k6_version": self.runner.version()}
+        result = {"changed": True, "testid": self.plan.testid, "k6_version": self.runner.version(),
+                  "run_as_user": self.plan.run_as_user}
         rc, info, err = self.inspect()
         if rc != 0:
             verdict = results.verdict_from(rc, None, err)
@@ -108,18 +113,27 @@ class Engine(object):
         result["requirements"] = self.requirements(info)
         if self.check_mode:
             return self._planned(result)
-        outcome, artifacts, cmd = self.supervise(info)
+        self.registry.register(self.plan.testid)
+        try:
+            self.sweeper()
+            outcome, artifacts, cmd = self.supervise(info)
+        finally:
+            self.registry.unregister(self.plan.testid)
         result["cmd"] = cmd
         result.update(self.assemble(outcome, artifacts, info))
-        verdict = results.verdict_from(outcome.rc, result["thresholds"], outcome.log_tail,
-                                       oom_killed=outcome.evidence.get("oom_killed", False),
-                                       timed_out=outcome.stop_reason == "timeout",
-                                       interrupted=outcome.stop_reason == "interrupted")
-        msg = None
-        if verdict == "k6_error":
-            msg = results.api_address_problem(outcome.rc, outcome.log_tail, self.plan.api_address)
-            verdict = "config_error" if msg else verdict
+        verdict, msg = results.judge(outcome, result, self.plan)
         return self._finish(result, started, verdict, outcome.rc, outcome.log_tail, msg)
+
+    def _sweep(self):
+        """Leftovers of killed runs (their cgroups, scopes; containers when this run uses docker too)
+        go before this run starts."""
+        docker = shutil.which("docker") if self.runner.name == "docker" else None
+        systemctl = shutil.which("systemctl") if os.path.isdir("/run/systemd/system") else None
+        removed, problems = sweep(self.registry, docker_cli=docker, systemctl=systemctl)
+        if removed:
+            self.warn("removed what killed runs had left behind: %s" % ", ".join(removed))
+        for text in problems:
+            self.warn(text)
 
     # ----------------------------------------------------------------- prepare
     def prepare(self, plan):
@@ -198,7 +212,8 @@ class Engine(object):
 
     def supervise(self, info):
         """k6 runs: (Outcome, artifacts, cmd for humans)."""
-        os.makedirs(self.plan.run_dir)
+        os.makedirs(self.plan.run_dir, mode=0o700)
+        os.chmod(self.plan.run_dir, 0o700)  # whatever the umask
         self.made_run_dir = True
         artifacts = self.artifacts()
         outputs, output_env = self.runner.split_outputs(self.plan.outputs)
@@ -211,14 +226,21 @@ class Engine(object):
             shown["cmd"] = cmdlib.render_cmd(self.runner.shown_command(limiter, argv), self.plan.secrets)
             return limiter
 
+        lease = Lease(self.plan.lease_file, self.plan.lease_ttl) if self.plan.lease_file else None
         self.supervisor = self.make_supervisor()
+        self.supervisor.lease = lease
         env = self.runner.process_env(html)
         if env is not None:
             env.update(output_env)
         try:
+            if lease is not None:
+                self._create_lease(lease)
             outcome = self.supervisor.run(create_limiter, lambda limiter: limiter.wrap(argv), artifacts["log"],
-                                          env=env, cwd=self.runner.cwd, timeout=self.plan.timeout)
+                                          env=env, cwd=self.runner.cwd, timeout=self.plan.timeout,
+                                          preexec_for=self.runner.preexec, mask=cmdlib.line_masker(self.plan.secrets))
         finally:
+            if lease is not None:
+                lease.remove()
             self.runner.release()
         for text in outcome.problems:
             self.warn(text)
@@ -226,8 +248,26 @@ class Engine(object):
             self.warn("killed %d process(es) k6 left behind: %s" % (len(outcome.leftovers), outcome.leftovers))
         return outcome, artifacts, shown.get("cmd")
 
+    @staticmethod
+    def _create_lease(lease):
+        try:
+            lease.create()
+        except OSError as exc:
+            raise RunError("lease_file %s cannot be created: %s" % (lease.path, exc.strerror or exc))
+
     # ----------------------------------------------------------------- assemble
+    def mask_artifacts(self):
+        """k6's own files (summary, report, file outputs) carry what the script put in URLs and tags:
+        secrets in them are masked before anything reads or fetches them."""
+        for top, _dirs, files in os.walk(self.plan.run_dir):
+            for name in files:
+                try:
+                    cmdlib.mask_file(os.path.join(top, name), self.plan.secrets)
+                except (OSError, EOFError) as exc:
+                    self.warn("could not mask secrets in %s: %s" % (name, exc))
+
     def assemble(self, outcome, artifacts, info):
+        self.mask_artifacts()
         summary = summ.load_summary_file(artifacts["summary"])
         if summary is None:
             artifacts["summary"] = None

@@ -199,10 +199,14 @@ class Limiter(abc.ABC):
 
     measures_process: whether the started process is k6 itself, so that its resource usage is k6's
     (False for `docker start --attach`).
+    run_as: the runner's User (k6_runners.User) k6 runs as, or None; switches_user: whether the
+    limiter's wrapper switches to that user itself (else the runner's preexec does).
     """
 
     name = None
     measures_process = True
+    switches_user = False
+    run_as = None
 
     def __init__(self, memory_limit=None, cpu_limit=None):
         self.memory_limit = memory_limit
@@ -469,6 +473,8 @@ class SystemdScopeLimiter(Limiter):
     """k6 in a transient scope `<run_name>.scope` started by `systemd-run --scope`."""
 
     name = "systemd"
+    # systemd-run creates the scope as root, then runs the command as --uid/--gid.
+    switches_user = True
     # cleanup waits up to POLL_ATTEMPTS x POLL_INTERVAL s for systemd to drop the killed scope
     POLL_ATTEMPTS = 100
     POLL_INTERVAL = 0.1
@@ -501,6 +507,8 @@ class SystemdScopeLimiter(Limiter):
         cmd = [self.systemd_run, "--scope", "--quiet", "--collect", "--unit", self.run_name,
                "--description", "loadops.k6 k6 run %s" % self.run_name,
                "-p", "MemoryAccounting=yes", "-p", "CPUAccounting=yes"]
+        if self.run_as is not None:
+            cmd += ["--uid=%d" % self.run_as.uid, "--gid=%d" % self.run_as.gid]
         if self.memory_limit:
             cmd += ["-p", "MemoryMax=%d" % self.memory_limit, "-p", "MemorySwapMax=0"]
         if self.cpu_limit:

@@ -23,6 +23,7 @@ from . import k6_command as cmdlib
 from .k6_limits import LIMITERS
 
 RUNNERS = ("auto", "binary", "docker")
+FILE_OUTPUTS = ("json", "csv")
 DEFAULT_IMAGE = "loadops/k6:1.1.0"
 DEFAULT_TREND_STATS = ("avg", "min", "med", "max", "p(90)", "p(95)", "p(99)")
 
@@ -58,7 +59,10 @@ Plan = collections.namedtuple("Plan", [
     "timeout",           # seconds (float) or None
     "results_dir", "run_dir",
     "html_report",
-    "secrets",           # frozenset of values never to show
+    "secret_env",        # env whose values are never shown or written anywhere
+    "secrets",           # frozenset of values never to show (secret_env's, and the name-based rule's)
+    "run_as_user",       # the user k6 runs as, or None (the module's own)
+    "lease_file", "lease_ttl",  # the controller's lease: k6 stops when it is not renewed
     "check_mode",
 ])
 
@@ -157,9 +161,13 @@ def _tags(params, now, rand):
 
 def _env_and_outputs(params):
     env = dict(params.get("env") or {})
-    for key in env:
+    secret_env = dict(params.get("secret_env") or {})
+    for key in list(env) + list(secret_env):
         if not _ENV_NAME.match(str(key)):
             raise RunError("env name %r is not a valid environment variable name" % key)
+    both = sorted(set(env) & set(secret_env))
+    if both:
+        raise RunError("%s is set in both env and secret_env; give each variable once" % ", ".join(both))
     if params.get("abort_on_fail"):
         env["K6_ABORT_ON_FAIL"] = "true"
     outputs = list(params.get("outputs") or [])
@@ -167,7 +175,32 @@ def _env_and_outputs(params):
         if not isinstance(output, str) or not _OUTPUT.match(output):
             raise RunError("outputs entry %r must look like TYPE or TYPE=ARG (e.g. influxdb=http://127.0.0.1:8086/k6, "
                            "json=out.json)" % (output,))
-    return env, outputs
+    return env, secret_env, outputs
+
+
+def check_file_outputs(outputs, run_dir):
+    """File outputs land in the run's directory: a relative name does (k6 runs there), an absolute
+    path must point inside it."""
+    for output in outputs:
+        kind, sep, target = output.partition("=")
+        if kind in FILE_OUTPUTS and sep and os.path.isabs(target):
+            real = os.path.normpath(target)
+            if not real.startswith(run_dir.rstrip("/") + "/"):
+                raise RunError("outputs entry %s writes outside the run's results directory %s; give a relative file "
+                               "name (it lands in that directory)" % (output, run_dir))
+
+
+def _lease(params):
+    lease_file = params.get("lease_file") or None
+    ttl = params.get("lease_ttl")
+    ttl = 10.0 if ttl is None else ttl
+    try:
+        ttl = float(ttl)
+    except (TypeError, ValueError):
+        raise RunError("lease_ttl %r is not a number of seconds" % (ttl,))
+    if not math.isfinite(ttl) or ttl < 2:
+        raise RunError("lease_ttl %r must be a finite number of seconds, at least 2" % (ttl,))
+    return lease_file, ttl
 
 
 def validate(params, check_mode=False, now=None, rand=random):
@@ -181,9 +214,13 @@ def validate(params, check_mode=False, now=None, rand=random):
     memory, cpus, limiter = _limits(params)
     timeout = _timeout(params.get("timeout"))
     tags, testid = _tags(params, now, rand)
-    env, outputs = _env_and_outputs(params)
+    env, secret_env, outputs = _env_and_outputs(params)
     validate_segment(params.get("execution_segment"), params.get("execution_segment_sequence"))
     results_dir = params["results_dir"]
+    run_dir = os.path.join(results_dir, testid)
+    check_file_outputs(outputs, os.path.abspath(run_dir))
+    lease_file, lease_ttl = _lease(params)
+    secrets = set(cmdlib.secret_values(env, outputs)) | {str(v) for v in secret_env.values() if v not in (None, "")}
     return Plan(
         script=os.path.abspath(params["script"]), script_given=params["script"], runner=runner,
         k6_path=params.get("k6_path") or None, image=params.get("image") or DEFAULT_IMAGE,
@@ -194,6 +231,7 @@ def validate(params, check_mode=False, now=None, rand=random):
         execution_segment=params.get("execution_segment") or None,
         execution_segment_sequence=params.get("execution_segment_sequence") or None,
         api_address=validate_api_address(params.get("api_address")), timeout=timeout,
-        results_dir=results_dir, run_dir=os.path.join(results_dir, testid),
+        results_dir=results_dir, run_dir=run_dir,
         html_report=params.get("html_report", True) is not False,
-        secrets=frozenset(cmdlib.secret_values(env, outputs)), check_mode=bool(check_mode))
+        secret_env=secret_env, secrets=frozenset(secrets), run_as_user=params.get("run_as_user") or None,
+        lease_file=lease_file, lease_ttl=lease_ttl, check_mode=bool(check_mode))

@@ -53,27 +53,57 @@ def first_error(text):
 
 
 class LogPump(threading.Thread):
-    """Copies a stream to a file, capped at max_bytes, keeping the last lines in memory."""
+    """Copies a stream to a file (0600), each line masked first, capped at max_bytes, keeping the
+    last lines in memory. It always drains the stream to its end, so the writer never blocks:
+    when the file cannot be written (a full disk), the lines are counted, not written."""
 
-    def __init__(self, stream, path, max_bytes=LOG_MAX_BYTES):
+    def __init__(self, stream, path, max_bytes=LOG_MAX_BYTES, mask=None):
         super(LogPump, self).__init__(daemon=True)
         self.stream, self.path, self.max_bytes = stream, path, max_bytes
+        self.mask = mask or (lambda line: line)
         self.written, self.dropped = 0, 0
+        self.write_error = None
         self.tail = []
 
+    def _open(self):
+        try:
+            return os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+        except OSError as exc:
+            self.write_error = exc
+            return None
+
+    def _write(self, out, data):
+        if out is None or self.write_error is not None:
+            return False
+        try:
+            out.write(data)
+            out.flush()
+            return True
+        except OSError as exc:  # e.g. ENOSPC: keep draining, stop writing
+            self.write_error = exc
+            return False
+
     def run(self):
-        with open(self.path, "wb") as out:
+        out = self._open()
+        try:
             for line in iter(self.stream.readline, b""):
+                line = self.mask(line)
                 self.tail.append(line)
                 if len(self.tail) > _TAIL_LINES:
                     del self.tail[:_TAIL_LINES // 2]
-                if self.written + len(line) <= self.max_bytes:
-                    out.write(line)
+                if self.written + len(line) <= self.max_bytes and self._write(out, line):
                     self.written += len(line)
                 else:
                     self.dropped += 1
-            if self.dropped:
-                out.write(b"[loadops.k6: %d further log lines dropped at the %d byte cap]\n" % (self.dropped, self.max_bytes))
+            if self.dropped and self.write_error is None:
+                self._write(out, b"[loadops.k6: %d further log lines dropped at the %d byte cap]\n"
+                            % (self.dropped, self.max_bytes))
+        finally:
+            if out is not None:
+                try:
+                    out.close()
+                except OSError as exc:
+                    self.write_error = self.write_error or exc
 
     def tail_text(self):
         return b"".join(self.tail).decode("utf-8", "replace")
@@ -90,14 +120,15 @@ class Process(object):
     reaches the whole group while the leader is unreaped (its pid cannot be reused before).
     """
 
-    def __init__(self, argv, log_path, env=None, cwd=None, preexec=None, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, argv, log_path, env=None, cwd=None, preexec=None, clock=time.monotonic, sleep=time.sleep,
+                 mask=None):
         self.clock, self.sleep = clock, sleep
         self.rusage = None
         self.popen = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=env, cwd=cwd, preexec_fn=preexec, start_new_session=True)
         self.pid = self.popen.pid
-        self.pump = LogPump(self.popen.stdout, log_path)
+        self.pump = LogPump(self.popen.stdout, log_path, mask=mask)
         self.pump.start()
 
     @property
@@ -140,6 +171,12 @@ class Process(object):
         """Wait for the log pump to drain; the tail of the log as text."""
         self.pump.join(timeout=timeout)
         return self.pump.tail_text()
+
+    def log_problem(self):
+        """Why the log could not be written completely, or None."""
+        error = self.pump.write_error
+        return None if error is None else "k6's log %s could not be written completely: %s" % (
+            self.pump.path, error.strerror or error)
 
     def kill_and_reap(self):
         """SIGKILL the group if the leader still runs, and reap it."""

@@ -133,6 +133,28 @@ def api_address_problem(rc, log_text, api_address):
             "or '' to run k6 without its REST API" % (api_address, why))
 
 
+def judge(outcome, result, plan):
+    """(verdict, msg or None) for a run that started: the exit code and evidence, then what they
+    cannot say alone (an unbindable api_address, the controller's lease, a missing summary)."""
+    verdict = verdict_from(outcome.rc, result.get("thresholds"), outcome.log_tail,
+                           oom_killed=outcome.evidence.get("oom_killed", False),
+                           timed_out=outcome.stop_reason == "timeout",
+                           interrupted=outcome.stop_reason in ("interrupted", "lease"))
+    msg = None
+    if verdict == "k6_error":
+        msg = api_address_problem(outcome.rc, outcome.log_tail, plan.api_address)
+        verdict = "config_error" if msg else verdict
+    if verdict == "interrupted" and outcome.stop_reason == "lease":
+        msg = ("the controller's lease %s was not renewed for %g s (ansible-playbook was stopped, or lost the load "
+               "machine), so k6 was stopped" % (plan.lease_file, plan.lease_ttl))
+    if verdict == "passed" and not (result.get("artifacts") or {}).get("summary"):
+        # k6 exits 0 when it cannot write its summary: no threshold was judged, nothing passed.
+        verdict = "k6_error"
+        msg = ("k6 exited 0 but its summary %s/summary.json is missing or unreadable, so no threshold could be "
+               "judged; see k6's log %s/k6.log" % (plan.run_dir, plan.run_dir))
+    return verdict, msg
+
+
 def _mib(value):
     return "%d MiB" % (value // 2 ** 20) if value else "?"
 

@@ -23,8 +23,13 @@ description:
     all that happens.
   - The summary export of k6 marks a threshold C(true) when it was crossed; this module reports
     C(passed=true) when it held.
-  - Secrets in O(env) (keys containing PASSWORD, TOKEN, SECRET, API_KEY or CREDENTIAL) and passwords
-    inside O(outputs) URLs are masked in C(cmd), C(msg) and Ansible's output.
+  - Secrets are never shown or written - not in C(cmd), C(msg), k6's log, the result, Ansible's
+    output or a process's command line. They are the values of O(secret_env), the values in O(env)
+    whose names contain PASS, TOKEN, SECRET, API_KEY, PRIVATE_KEY, CREDENTIAL, AUTH, COOKIE, SESSION
+    or BEARER, and passwords inside O(outputs) URLs (an InfluxDB output's credentials reach k6
+    through its environment, never its command line).
+  - Leftovers of a run whose module was killed (its cgroup, systemd scope or container) are removed
+    the next time the module runs on that machine (a container, the next time it runs with O(runner=docker)).
 author:
   - loadops.k6 developers (@loadops)
 attributes:
@@ -75,9 +80,40 @@ options:
       - Ignored by O(runner=binary).
     type: path
   env:
-    description: Environment variables for k6 and the script (C(__ENV)).
+    description:
+      - Environment variables for k6 and the script (C(__ENV)).
+      - Values under secret-looking names (see the description) are treated as secrets; put every
+        other secret in O(secret_env).
     type: dict
     default: {}
+  secret_env:
+    description:
+      - Environment variables for k6 and the script whose values are secrets (passwords, tokens,
+        cookies). They reach k6's environment only and are masked everywhere else, k6's log included.
+      - A name may not be in both O(env) and O(secret_env).
+    type: dict
+    default: {}
+  run_as_user:
+    description:
+      - The system user k6 runs as, for example V(loadops-k6) (created by the M(loadops.k6.k6_runner) role).
+        The module must run as root (C(become)) or as that user. The run directory is made 0700 and
+        owned by that user while k6 runs; k6's files are created 0600; afterwards everything in it
+        goes back to the module's user.
+      - With O(runner=docker) the container runs as that user's uid and gid.
+      - Unset, k6 runs as the module's user.
+    type: str
+  lease_file:
+    description:
+      - A file the controller keeps fresh while it is there (updating its modification time). The
+        module creates it (its directory 0700), checks it about once a second while k6 runs, and stops
+        k6 (verdict V(interrupted)) when the file is older than O(lease_ttl) seconds or gone - so a run
+        ends when its ansible-playbook is interrupted or killed. The module removes it at the end.
+      - Unset, the run goes on until it ends or O(timeout).
+    type: path
+  lease_ttl:
+    description: Seconds without renewal after which O(lease_file) counts as expired; at least 2.
+    type: float
+    default: 10.0
   tags:
     description:
       - Tags added to every metric. A C(testid) tag is always set; it is generated when not given
@@ -86,7 +122,9 @@ options:
     default: {}
   outputs:
     description:
-      - k6 C(--out) values, for example V(influxdb=http://127.0.0.1:8086/k6) or V(json=/tmp/k6.json).
+      - k6 C(--out) values, for example V(influxdb=http://127.0.0.1:8086/k6) or V(json=samples.json).
+      - File outputs (C(json), C(csv)) land in the run's directory - give a relative name; an absolute
+        path outside that directory is refused.
     type: list
     elements: str
     default: []
@@ -251,6 +289,11 @@ artifacts:
   type: dict
   sample: {"dir": "/var/lib/loadops/results/smoke-x", "summary": "/var/lib/loadops/results/smoke-x/summary.json",
            "log": "/var/lib/loadops/results/smoke-x/k6.log", "html_report": "/var/lib/loadops/results/smoke-x/report.html"}
+run_as_user:
+  description: The user k6 ran as (O(run_as_user)), or null when it ran as the module's user.
+  returned: always
+  type: str
+  sample: loadops-k6
 k6_version:
   description: Version reported by the k6 binary.
   returned: always
@@ -292,6 +335,10 @@ ARGUMENT_SPEC = dict(
     image=dict(type="str", default="loadops/k6:1.1.0"),
     scripts_dir=dict(type="path"),
     env=dict(type="dict", default={}),
+    secret_env=dict(type="dict", default={}, no_log=True),
+    run_as_user=dict(type="str"),
+    lease_file=dict(type="path"),
+    lease_ttl=dict(type="float", default=10.0),
     tags=dict(type="dict", default={}),
     outputs=dict(type="list", elements="str", default=[]),
     summary_trend_stats=dict(type="list", elements="str", default=["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"]),

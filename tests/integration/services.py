@@ -152,3 +152,10 @@ def recap(proc: subprocess.CompletedProcess, host: str = "localhost") -> Dict[st
     match = re.search(r"^%s\s*:\s*(.+)$" % re.escape(host), proc.stdout.split("PLAY RECAP")[-1], re.M)
     assert match, "no PLAY RECAP line for %s:\n%s" % (host, (proc.stdout + proc.stderr)[-3000:])
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+# Playbook tests about other behaviour run k6 as the module's user: the test machine is not
+# provisioned (no loadops-k6 user) and pytest's temporary directories are root's alone. The
+# default, unprivileged path is run by test_private_results.py (a playbook), test_k6_run_security.py
+# (the module), Molecule's verify and the README's demo.
+AS_MODULE_USER = {"scenario_run_user": ""}

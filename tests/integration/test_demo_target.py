@@ -5,14 +5,21 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import pwd
+import re
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 from urllib.parse import urlsplit
 
 import pytest
+
+from services import free_port, need, run_playbook
 
 DEMO_TARGET = Path(__file__).resolve().parents[2] / "roles" / "demo_target" / "files" / "loadops_demo_target.py"
 
@@ -278,3 +285,91 @@ def test_verbose_logs_each_request(demo_target_factory):
     call(target.url, "GET", "/health/")
     assert target.stop() == 0
     assert "GET /health/" in target.stderr()
+
+
+# --- the role: the login never sits in a world-readable file ------------------------------------
+
+ROLE_SECRET = "it's a \"demo\" \\ pa$$word"
+ROLE_PLAYBOOK = """\
+- name: The demo_target role on this machine
+  hosts: load_generators
+  gather_facts: false
+  roles:
+    - role: loadops.k6.demo_target
+- name: The systemd unit it would write, rendered next to it
+  hosts: load_generators
+  gather_facts: false
+  vars_files:
+    - "{{ playbook_dir_repo }}/roles/demo_target/defaults/main.yml"
+    - "{{ playbook_dir_repo }}/roles/demo_target/vars/main.yml"
+  tasks:
+    - name: Render the unit
+      ansible.builtin.template:
+        src: "{{ playbook_dir_repo }}/roles/demo_target/templates/loadops-demo-target.service.j2"
+        dest: "{{ demo_target_install_dir }}/rendered.service"
+        mode: "0644"
+"""
+
+
+@pytest.fixture
+def role_host(tmp_path):
+    """Runs the role here (no systemd: the init script path) and removes what it added."""
+    need(os.geteuid() == 0 and shutil.which("start-stop-daemon") and not os.path.exists("/run/systemd/system")
+         and not os.path.exists("/etc/init.d/loadops-demo-target"),
+         "root, start-stop-daemon, no systemd as PID 1 and no loadops-demo-target installed here")
+    try:
+        pwd.getpwnam("loadops-demo")
+        user_existed = True
+    except KeyError:
+        user_existed = False
+    install_dir = Path(tempfile.mkdtemp(prefix="loadops-demo-role-", dir="/var/tmp"))
+    install_dir.chmod(0o755)
+    playbook = tmp_path / "demo_target.yml"
+    playbook.write_text(ROLE_PLAYBOOK)
+    port = free_port()
+    settings = {"demo_target_install_dir": str(install_dir / "app"), "demo_target_port": port,
+                "demo_target_password": ROLE_SECRET, "demo_target_email": "role@example.net",
+                "playbook_dir_repo": str(DEMO_TARGET.parents[3])}
+
+    def run(**extra):
+        return run_playbook(tmp_path, playbook, {**settings, **extra}, timeout=300)
+
+    yield run, install_dir / "app", "http://127.0.0.1:%d" % port
+    remove = tmp_path / "remove.yml"
+    remove.write_text("- hosts: load_generators\n  gather_facts: false\n  roles:\n    - role: loadops.k6.demo_target\n")
+    run_playbook(tmp_path, remove, {**settings, "demo_target_state": "absent"}, timeout=300)
+    shutil.rmtree(install_dir, ignore_errors=True)
+    if not user_existed:
+        subprocess.run(["userdel", "loadops-demo"], check=False, capture_output=True, timeout=60)
+
+
+def test_the_role_keeps_the_login_in_a_root_only_file_and_the_service_reads_it(role_host):
+    run, app_dir, url = role_host
+    proc = run()
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert ROLE_SECRET not in proc.stdout + proc.stderr
+
+    init_script = Path("/etc/init.d/loadops-demo-target")
+    env_file = app_dir / "demo-target.env"
+    unit = app_dir / "rendered.service"
+    for public in (init_script, unit):
+        mode = stat.S_IMODE(public.stat().st_mode)
+        assert mode & 0o004, "%s should stay world-readable (%o)" % (public, mode)
+        text = public.read_text()
+        assert "pa$$word" not in text and "role@example.net" not in text, public
+        assert str(env_file) in text, public
+    assert "EnvironmentFile=%s" % env_file in unit.read_text()
+    info = env_file.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o600, 0)
+
+    # The service got the login from that file, quotes, backslash and dollars intact.
+    assert login(url, "role@example.net", ROLE_SECRET).status == 200
+    assert login(url).status == 401
+    # ... and the command line of the running server does not carry it.
+    pid = Path("/run/loadops-demo-target.pid").read_text().strip()
+    assert "pa$$word" not in Path("/proc/%s/cmdline" % pid).read_bytes().decode(errors="replace")
+
+    # A second run leaves the file alone (whole-role idempotence is Molecule's check).
+    again = run()
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert re.search(r"login to a root-only environment file\] \*+\nok: ", again.stdout), again.stdout[-3000:]

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from services import INFLUXD, REPO, Influxd, run_playbook
+from services import AS_MODULE_USER, INFLUXD, REPO, Influxd, run_playbook
 
 SCRIPTS = REPO / "k6" / "scripts"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -44,6 +44,7 @@ def _vars(tmp_path, base_url=None, time_scale="0.1", **more):
         "scenario_run_controller_results_dir": str(tmp_path / "on-controller"),
         "scenario_run_baseline_dir": str(tmp_path / "baselines"),
         "scenario_run_progress_interval": 5,
+        **AS_MODULE_USER,
     }
     if base_url is not None:
         out["scenario_run_base_url"] = base_url

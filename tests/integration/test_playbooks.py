@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from services import AS_MODULE_USER
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -37,6 +38,7 @@ def _vars(tmp_path, base_url):
         "scenario_run_env": {"K6_TIME_SCALE": "0.1"},
         "scenario_run_results_dir": str(tmp_path / "on-load-machine"),
         "scenario_run_controller_results_dir": str(tmp_path / "on-controller"),
+        **AS_MODULE_USER,
     }
 
 
@@ -51,6 +53,7 @@ def _scaled(tmp_path, base_url, time_scale="0.02", vu_scale="0.05", **more):
         "scenario_run_controller_results_dir": str(tmp_path / "on-controller"),
         "scenario_run_baseline_dir": str(tmp_path / "baselines"),
         "scenario_run_progress_interval": 5,
+        **AS_MODULE_USER,
     }, **more)
 
 

@@ -49,6 +49,9 @@ def test_ansible_test_sanity_passes():
 
 @pytest.mark.parametrize("name,kind,words", [
     ("loadops.k6.k6_run", "module", ["memory_limit", "verdict", "thresholds"]),
+    ("loadops.k6.k6_lease", "module", ["lease", "jid", "async_dir", "expired"]),
+    ("loadops.k6.run_timeout", "filter", ["total_duration_s", "minimum_margin"]),
+    ("loadops.k6.lease_wait_over", "filter", ["until", "worker"]),
     ("loadops.k6.verdict_table", "filter", ["threshold", "verdict"]),
     ("loadops.k6.grafana_dashboard", "filter", ["uid", "__inputs"]),
     ("loadops.k6.run_verdict", "filter", ["outcome", "fail_on_thresholds"]),
@@ -56,9 +59,15 @@ def test_ansible_test_sanity_passes():
     ("loadops.k6.run_announcement", "filter", ["max_vus", "check_mode"]),
     ("loadops.k6.plan_problems", "filter", ["memtotal_mb", "k6_version"]),
     ("loadops.k6.safety_refusals", "filter", ["allowed_targets", "force"]),
+    ("loadops.k6.effective_targets", "filter", ["K6_BASE_URL", "output_prefixes"]),
+    ("loadops.k6.health_probe", "filter", ["allow_redirects", "Location"]),
     ("loadops.k6.grafana_run_link", "filter", ["dashboard_uid", "started_epoch"]),
     ("loadops.k6.dashboard_pointer", "filter", ["Grafana", "report"]),
     ("loadops.k6.run_outcome", "filter", ["scenario_run_outcomes", "failure"]),
+    ("loadops.k6.influxql_string", "filter", ["ScanString", "backslash"]),
+    ("loadops.k6.influxql_ident", "filter", ["identifier", "double quotes"]),
+    ("loadops.k6.result_record", "filter", ["invocation", "module_args"]),
+    ("loadops.k6.signing_key_problem", "filter", ["fingerprint", "exactly one"]),
     ("loadops.k6.credential", "lookup", ["0600", "host"]),
     ("loadops.k6.image_reference", "test", ["registry", "digest"]),
 ])

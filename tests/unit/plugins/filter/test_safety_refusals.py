@@ -42,3 +42,36 @@ def test_bad_input_is_an_error():
         safety_refusals({"url": "http://127.0.0.1"}, LOCAL)
     with pytest.raises(AnsibleFilterError):
         safety_refusals(["http://127.0.0.1"], "localhost")
+
+
+# --- items of loadops.k6.effective_targets (issue 11) ---------------------------------------------
+
+def test_target_items_name_the_keys_k6_gets_them_as():
+    items = [{"url": "https://prod.example.com/api", "keys": ["K6_BASE_URL"]},
+             {"url": "https://prod.example.com", "keys": ["K6_FRONTEND_URL"]},
+             {"url": "http://127.0.0.1:8480", "keys": ["K6_AUTH_URL"]}]
+    assert safety_refusals(items, ["127.0.0.1"]) == [
+        "refusing to send load to https://prod.example.com because its host is not in scenario_run_allowed_targets "
+        "(127.0.0.1); k6 would get it as K6_BASE_URL, K6_FRONTEND_URL; add the host to scenario_run_allowed_targets "
+        "in the inventory if it may receive load."]
+
+
+def test_a_refusal_shows_the_origin_only_never_credentials_path_or_query():
+    items = [{"url": "https://user:s3cret@hooks.example.com:8443/T0/B1/tok3n?k=v", "keys": ["K6_WEBHOOK_URL"]}]
+    refusal = safety_refusals(items, LOCAL)[0]
+    assert "refusing to send load to https://hooks.example.com:8443 because" in refusal
+    for secret in ("s3cret", "user", "tok3n", "k=v"):
+        assert secret not in refusal
+
+
+def test_a_target_key_that_is_not_a_url_is_refused_saying_so():
+    refusal = safety_refusals([{"url": "prod.example.net:443", "keys": ["K6_BASE_URL"]}], LOCAL)
+    assert refusal == ["refusing K6_BASE_URL=prod.example.net:443 because it is not an http:// or https:// URL with "
+                       "a host, so its host cannot be checked against scenario_run_allowed_targets (127.0.0.0/8, "
+                       "localhost, ::1); set it to the target's full URL, e.g. https://staging.example.net."]
+
+
+def test_allowed_items_are_no_refusal_and_an_item_needs_a_url():
+    assert safety_refusals([{"url": "http://[::1]:8480", "keys": ["K6_BASE_URL"]}], LOCAL) == []
+    with pytest.raises(AnsibleFilterError):
+        safety_refusals([{"keys": ["K6_BASE_URL"]}], LOCAL)

@@ -90,3 +90,30 @@ def test_parse_inspect_reads_max_vus_and_total_duration_from_real_output():
     stdout = '{"vus": 1, "duration": "2s", "totalDuration": "32s", "maxVUs": 1, "thresholds": {"http_req_failed": ["rate<0.5"]}}'
     assert c.parse_inspect(stdout) == {"max_vus": 1, "total_duration_s": 32.0,
                                        "thresholds": {"http_req_failed": ["rate<0.5"]}}
+
+
+@pytest.mark.parametrize("name", ["K6_PASS", "K6_AUTH_HEADER", "K6_SESSION_COOKIE", "K6_PRIVATE_KEY", "DB_PASSWORD",
+                                  "API_TOKEN", "K6_INFLUXDB_PASSWORD", "BEARER"])
+def test_secret_names_that_the_old_setup_used_are_recognised(name):
+    assert c.secret_values({name: "v-4711"}) == {"v-4711"}
+
+
+@pytest.mark.parametrize("name", ["K6_BASE_URL", "K6_VUS", "DURATION", "K6_TEST_USER"])
+def test_ordinary_names_are_not_secrets(name):
+    assert c.secret_values({name: "v-4711"}) == set()
+
+
+@pytest.mark.parametrize("line,hidden", [
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig", "eyJhbGciOiJIUzI1NiJ9"),
+    ("Set-Cookie: sessionid=abcdef123456; Path=/", "abcdef123456"),
+    ('{"access_token": "abcdefgh12345", "user": 1}', "abcdefgh12345"),
+    ('{"token":"zyxwvuts98765"}', "zyxwvuts98765"),
+])
+def test_credentials_a_script_obtains_at_run_time_are_masked_in_their_usual_shapes(line, hidden):
+    masked = c.mask(line, set())
+    assert hidden not in masked and "********" in masked
+
+
+def test_ordinary_lines_are_left_alone_by_the_runtime_credential_rule():
+    line = "level=info msg=\"the token endpoint answered 200\" source=console"
+    assert c.mask(line, set()) == line

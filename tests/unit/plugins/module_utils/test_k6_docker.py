@@ -10,6 +10,8 @@ import pytest
 from ansible_collections.loadops.k6.plugins.module_utils import k6_command as cmdlib
 from ansible_collections.loadops.k6.plugins.module_utils import k6_docker as d
 from ansible_collections.loadops.k6.plugins.module_utils import k6_limits as lim
+from ansible_collections.loadops.k6.plugins.module_utils import k6_plan as plan_mod
+from ansible_collections.loadops.k6.plugins.module_utils import k6_runners as runners
 
 MiB = 1024 ** 2
 
@@ -116,12 +118,12 @@ def test_influxdb_credentials_move_from_the_url_to_the_env(outputs, new_outputs,
     (["influxdb=http://127.0.0.1:8086/k6"], True), (["json=/tmp/out.json"], False), (["csv=/r/t1/../t2/x.csv"], False),
     (["json=/r/t1"], False),
 ])
-def test_file_outputs_must_land_in_the_run_directory(outputs, ok):
+def test_file_outputs_must_land_in_the_run_directory_for_every_runner(outputs, ok):
     if ok:
-        d.check_file_outputs(outputs, "/r/t1")
+        plan_mod.check_file_outputs(outputs, "/r/t1")
     else:
-        with pytest.raises(d.DockerError, match="outside the run's results directory /r/t1"):
-            d.check_file_outputs(outputs, "/r/t1")
+        with pytest.raises(plan_mod.RunError, match="outside the run's results directory /r/t1"):
+            plan_mod.check_file_outputs(outputs, "/r/t1")
 
 
 @pytest.mark.parametrize("mode,owner,uid,need_exec,expected", [
@@ -137,7 +139,7 @@ def test_readable_by_follows_the_mode_bits_for_the_image_user(tmp_path, mode, ow
             pytest.skip("needs root to give the file another owner")
         os.chown(str(path), owner, -1)
     path.chmod(mode)
-    assert d.readable_by(str(path), uid, 54321, need_exec=need_exec) is expected
+    assert runners.readable_by(str(path), uid, 54321, need_exec=need_exec) is expected
 
 
 # ------------------------------------------------------------------ the docker CLI's answers

@@ -133,8 +133,9 @@ class FakeSupervisor(object):
         self.error, self.error_after_start = error, error_after_start
         self.process = None
         self.runs = []
+        self.after_run = None  # callable(run_dir) after the 'run', e.g. to leave a broken summary
 
-    def run(self, create_limiter, command_for, log_path, env=None, cwd=None, timeout=None):
+    def run(self, create_limiter, command_for, log_path, env=None, cwd=None, timeout=None, preexec_for=None, mask=None):
         limiter = create_limiter()
         argv = command_for(limiter)
         self.runs.append({"argv": argv, "log_path": log_path, "env": env, "cwd": cwd, "timeout": timeout})
@@ -148,6 +149,9 @@ class FakeSupervisor(object):
         if self.summary:
             shutil.copy(os.path.join(FIXTURES, "%s.summary.json" % self.summary),
                         argv[argv.index("--summary-export") + 1])
+        if self.after_run:
+            from pathlib import Path
+            self.after_run(Path(os.path.dirname(log_path)))
         evidence = limiter.blank_evidence()
         evidence.update(self.evidence_over)
         return Outcome(self.rc, self.stop_reason, evidence, self.log_tail, self.leftovers, self.problems)
@@ -173,6 +177,24 @@ class FakeHandlers(object):
         return all(self.table[sig] == "original-%d" % sig for sig in STOP_SIGNALS)
 
 
+class FakeRegistry(object):
+    """Records registrations instead of writing the machine's state directory."""
+
+    def __init__(self):
+        self.events = []
+
+    def register(self, testid):
+        self.events.append(("register", testid))
+
+    def unregister(self, testid):
+        self.events.append(("unregister", testid))
+
+    def active_now(self):
+        registered = [t for e, t in self.events if e == "register"]
+        gone = [t for e, t in self.events if e == "unregister"]
+        return [t for t in registered if t not in gone]
+
+
 class Setup(object):
     """An Engine over tmp_path with the fakes above."""
 
@@ -192,9 +214,12 @@ class Setup(object):
         self.handlers = FakeHandlers()
         self.times = iter([1000.0, 1012.5])
         self.warned = []
+        self.registry = FakeRegistry()
+        self.swept = []
         self.engine = Engine(self.params, check_mode=check_mode, warn=self.warned.append, choose=self.choose,
                              supervisor=self.make_supervisor, wall=lambda: next(self.times),
-                             install_handler=self.handlers)
+                             install_handler=self.handlers, registry=self.registry,
+                             sweeper=lambda: self.swept.append(self.registry.active_now()))
 
     def choose(self, plan, warn=None):
         self.runner.plan = plan
@@ -354,15 +379,35 @@ def test_existing_results_of_the_testid_are_refused_and_kept(tmp_path):
 
 
 # ------------------------------------------------------------------------------ summary missing
-def test_summary_missing_with_rc_0_reports_passed_with_no_thresholds_and_no_summary(tmp_path):
-    # current behaviour: exit 0 is trusted even though k6 wrote no summary export
+def test_summary_missing_with_rc_0_is_never_passed_but_k6_error_naming_the_summary(tmp_path):
+    # k6 exits 0 when it cannot write its summary export: nothing was judged, so nothing passed.
     s = Setup(tmp_path, supervisor=FakeSupervisor(rc=0, summary=None))
     result = s.run()
-    assert result["verdict"] == "passed"
-    assert result["failed"] is False
+    assert result["verdict"] == "k6_error"
+    assert result["failed"] is True
     assert result["artifacts"]["summary"] is None
     assert result["thresholds"] == [] and result["metrics"] == {}
-    assert result["msg"] == "all 0 thresholds held"
+    assert "summary.json is missing or unreadable" in result["msg"] and str(s.run_dir) in result["msg"]
+
+
+def test_an_unreadable_summary_is_never_passed(tmp_path):
+    s = Setup(tmp_path, supervisor=FakeSupervisor(rc=0, summary=None))
+    s.fake_supervisor.after_run = lambda run_dir: (run_dir / "summary.json").write_text('{"metrics": {"trunc')
+    result = s.run()
+    assert result["verdict"] == "k6_error" and result["artifacts"]["summary"] is None
+
+
+def test_the_run_registers_while_it_runs_and_sweeps_before_it_starts(tmp_path):
+    s = Setup(tmp_path)
+    s.run()
+    assert s.registry.events == [("register", "t1"), ("unregister", "t1")]
+    assert s.swept == [["t1"]]  # the sweep ran with this run already registered
+
+
+def test_check_mode_neither_registers_nor_sweeps(tmp_path):
+    s = Setup(tmp_path, check_mode=True)
+    s.run()
+    assert s.registry.events == [] and s.swept == []
 
 
 # ------------------------------------------------------------------------------ inspect
@@ -455,7 +500,10 @@ def test_secrets_are_masked_in_msg_and_cmd(tmp_path):
     result = s.run()
     assert result["verdict"] == "script_error"
     assert "hunter2-token" not in result["msg"] and "********" in result["msg"]
-    assert "influx-pass" not in result["cmd"] and "k6:********@" in result["cmd"]
+    # InfluxDB credentials travel in k6's environment, never on its command line.
+    assert "influx-pass" not in result["cmd"] and "influxdb=http://127.0.0.1:8086/k6" in result["cmd"]
+    started_env = s.fake_supervisor.runs[0]["env"]
+    assert started_env["K6_INFLUXDB_USERNAME"] == "k6" and started_env["K6_INFLUXDB_PASSWORD"] == "influx-pass"
 
 
 def test_secrets_are_masked_in_the_inspect_rejection_msg(tmp_path):
@@ -543,8 +591,9 @@ def test_output_write_errors_on_a_passed_run_warn(tmp_path):
 class ScriptedProcess(object):
     """A k6 that ignores nothing: wait() times out once, then exits 105 after the stop."""
 
-    def __init__(self, summary_path, waits):
+    def __init__(self, summary_path, waits, clock=None):
         self.summary_path = summary_path
+        self.clock = clock if clock is not None else [0.0]  # a timed-out wait lets it run its timeout
         self.waits = list(waits)
         self.returncode = None
         self.pid = 1234
@@ -553,6 +602,7 @@ class ScriptedProcess(object):
     def wait(self, timeout=None):
         step = self.waits.pop(0)
         if step is None:
+            self.clock[0] += timeout or 0
             raise k6_process.TimedOut()
         shutil.copy(os.path.join(FIXTURES, "interrupted.summary.json"), self.summary_path)
         self.returncode = step
@@ -564,6 +614,9 @@ class ScriptedProcess(object):
     def finish_log(self, timeout=10):
         return k6_log("interrupted")
 
+    def log_problem(self):
+        return None
+
     def cpu_seconds(self):
         return 4.5
 
@@ -574,13 +627,15 @@ class ScriptedProcess(object):
 def test_engine_with_real_supervisor_times_out_stops_k6_and_reports_timeout(tmp_path):
     s = Setup(tmp_path, inspects=[inspect_ok("interrupted")], timeout=3)
     started = []
+    clock = [0.0]
 
-    def start(argv, log_path, env=None, cwd=None, preexec=None):
-        proc = ScriptedProcess(argv[argv.index("--summary-export") + 1], waits=[None, 105])
+    def start(argv, log_path, env=None, cwd=None, preexec=None, mask=None):
+        proc = ScriptedProcess(argv[argv.index("--summary-export") + 1], waits=[None, None, None, 105], clock=clock)
         started.append(proc)
         return proc
 
-    s.fake_supervisor = Supervisor(start=start, install_handler=s.handlers, block=lambda how, sigs: None, grace=1)
+    s.fake_supervisor = Supervisor(start=start, install_handler=s.handlers, block=lambda how, sigs: None, grace=1,
+                                   clock=lambda: clock[0])
     result = s.run()
     assert started[0].signals == [signal.SIGTERM]
     assert result["verdict"] == "timeout"
@@ -593,7 +648,7 @@ def test_engine_with_real_supervisor_times_out_stops_k6_and_reports_timeout(tmp_
 def test_k6_failing_to_start_is_a_clear_error_and_leaves_no_run_dir(tmp_path):
     s = Setup(tmp_path)
 
-    def start(argv, log_path, env=None, cwd=None, preexec=None):
+    def start(argv, log_path, env=None, cwd=None, preexec=None, mask=None):
         raise FileNotFoundError(2, "No such file or directory", argv[0])
 
     s.fake_supervisor = Supervisor(start=start, install_handler=s.handlers, block=lambda how, sigs: None)

@@ -4,6 +4,7 @@
 path with fakes for the process, the limiter and the signal machinery. No process is started and
 no real signal handler is installed."""
 
+import os
 import signal
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from ansible_collections.loadops.k6.plugins.module_utils import k6_limits, k6_process
 from ansible_collections.loadops.k6.plugins.module_utils.k6_plan import RunError
 from ansible_collections.loadops.k6.plugins.module_utils.k6_supervise import (
-    STOP_SIGNALS, Interrupted, Outcome, Supervisor)
+    STOP_SIGNALS, Interrupted, Lease, Outcome, Supervisor)
 
 TIMED_OUT = object()  # a wait step: raise k6_process.TimedOut
 
@@ -66,8 +67,9 @@ class FakeProcess(object):
     """What the Supervisor uses of k6_process.Process. `waits` is the script of wait() results:
     an rc, TIMED_OUT, or a callable(process) run during the wait returning one of those."""
 
-    def __init__(self, events, waits, cpu=1.25, tail="k6 log tail\n", pid=4321):
+    def __init__(self, events, waits, cpu=1.25, tail="k6 log tail\n", pid=4321, advance=lambda seconds: None):
         self.events = events
+        self.advance = advance  # a timed-out wait lets the (fake) clock run for its whole timeout
         self.waits = list(waits)
         self.cpu = cpu
         self.tail = tail
@@ -87,6 +89,7 @@ class FakeProcess(object):
         if callable(step):
             step = step(self)
         if step is TIMED_OUT:
+            self.advance(timeout or 0)
             raise k6_process.TimedOut()
         self.returncode = step
         return step
@@ -102,6 +105,9 @@ class FakeProcess(object):
     def cpu_seconds(self):
         self.events.append(("cpu_seconds",))
         return self.cpu
+
+    def log_problem(self):
+        return None
 
     def kill_and_reap(self):
         self.events.append(("kill_and_reap",))
@@ -158,7 +164,7 @@ class Harness(object):
         self.events = Events()
         self.signals = FakeSignals(self.events)
         self.limiter = FakeLimiter(self.events, **limiter_kw)
-        self.process = FakeProcess(self.events, waits)
+        self.process = FakeProcess(self.events, waits, advance=self.advance)
         self.started = []
         self.on_create = None  # callable run while the limiter is being created
         self.on_start = None   # callable run while the process is being started
@@ -166,10 +172,15 @@ class Harness(object):
         self.now = 100.0
         self.sup = Supervisor(start=self.start, clock=self.clock, install_handler=self.signals.install_handler,
                               block=self.signals.block, grace=grace)
+        # One look-up per scripted wait: the tests of the TICK itself set it back.
+        self.sup.TICK = 10 ** 9
 
     def clock(self):
         """A monotonic clock that only moves when a test moves it (waiting is the process's job)."""
         return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
 
     def create_limiter(self):
         self.blocked_during_create = set(self.signals.blocked)
@@ -178,7 +189,7 @@ class Harness(object):
             self.on_create()
         return self.limiter
 
-    def start(self, argv, log_path, env=None, cwd=None, preexec=None):
+    def start(self, argv, log_path, env=None, cwd=None, preexec=None, mask=None):
         self.events.append(("start",))
         self.started.append({"argv": argv, "log_path": log_path, "env": env, "cwd": cwd, "preexec": preexec})
         if self.on_start:
@@ -216,10 +227,77 @@ def test_start_gets_the_wrapped_command_log_env_cwd_and_the_limiters_preexec():
     assert h.sup.process is h.process
 
 
-def test_without_timeout_waits_without_a_deadline():
-    h = Harness(waits=[0])
-    h.run(timeout=None)
-    assert h.process.wait_timeouts == [None]
+def test_without_timeout_waits_tick_by_tick_and_never_stops_k6_by_itself():
+    h = Harness(waits=[TIMED_OUT] * 5 + [0])
+    h.sup.TICK = 1.0
+    outcome = h.run(timeout=None)
+    assert h.process.wait_timeouts == [1.0] * 6
+    assert outcome.rc == 0 and outcome.stop_reason is None and "limiter.stop" not in h.events.names()
+
+
+def test_the_last_tick_before_the_timeout_is_cut_to_the_timeout():
+    h = Harness(waits=[TIMED_OUT, TIMED_OUT, TIMED_OUT, 0])
+    h.sup.TICK = 1.0
+    outcome = h.run(timeout=2.5)
+    assert h.process.wait_timeouts == [1.0, 1.0, 0.5, 15]
+    assert outcome.stop_reason == "timeout"
+
+
+class FakeLease(object):
+    def __init__(self, expires_after):
+        self.checks, self.expires_after = 0, expires_after
+
+    def expired(self):
+        self.checks += 1
+        return self.checks > self.expires_after
+
+
+def test_an_expired_lease_stops_k6_within_a_tick_and_reports_lease():
+    h = Harness(waits=[TIMED_OUT, TIMED_OUT, TIMED_OUT, 0])
+    h.sup.TICK = 1.0
+    h.sup.lease = FakeLease(expires_after=2)
+    outcome = h.run(timeout=600)
+    assert outcome.stop_reason == "lease" and outcome.rc == 0
+    assert h.events.names().count("limiter.stop") == 1
+    assert h.process.wait_timeouts == [1.0, 1.0, 1.0, 15]  # the third look-up found it expired
+
+
+def test_a_renewed_lease_lets_k6_finish():
+    h = Harness(waits=[TIMED_OUT, TIMED_OUT, 0])
+    h.sup.TICK = 1.0
+    h.sup.lease = FakeLease(expires_after=100)
+    outcome = h.run(timeout=600)
+    assert outcome.stop_reason is None and "limiter.stop" not in h.events.names()
+
+
+def test_after_an_interrupt_k6_gets_the_grace_then_is_killed_even_without_a_timeout():
+    def interrupt(process):
+        h.sup.request_stop("interrupted")
+        return TIMED_OUT
+
+    h = Harness(waits=[interrupt, TIMED_OUT, -9])
+    h.sup.TICK = 1.0
+    outcome = h.run(timeout=None)
+    assert outcome.stop_reason == "interrupted"
+    assert h.events.names().count("limiter.kill") == 1
+    assert h.process.wait_timeouts[:2] == [1.0, 14.0]  # grace 5 + 10, less the tick already spent
+
+
+def test_the_lease_file_expires_by_age_or_absence(tmp_path):
+    now = [1000.0]
+    lease = Lease(str(tmp_path / "leases" / "t1"), ttl=10, now=lambda: now[0])
+    lease.create()
+    path = tmp_path / "leases" / "t1"
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and oct((tmp_path / "leases").stat().st_mode & 0o777) == "0o700"
+    assert path.read_text().strip().isdigit()
+    os.utime(str(path), (995.0, 995.0))
+    assert not lease.expired()
+    now[0] = 1006.0
+    assert lease.expired()
+    os.utime(str(path), (1005.0, 1005.0))  # renewed
+    assert not lease.expired()
+    lease.remove()
+    assert lease.expired() and not path.exists()
 
 
 def test_stages_run_in_order_create_start_wait_log_evidence_cleanup():
