@@ -4,7 +4,7 @@
 
 The reference is influxql's scanner (ScanString): after a backslash only n, \\, " and ' are valid;
 a raw newline ends the string with an error. `scan` below is a transcription of it, so that every
-quoted value is read back to itself. tests/integration/test_influxql_quoting.py does the same
+quoted value is read back to itself. tests/integration/test_influxdb_quoting_live.py does the same
 against a real influxd.
 """
 
