@@ -18,14 +18,20 @@ SECRET = "Pr1vate'Pa55\\word"
 MARKER = "marker-value-4711"
 
 
-def test_run_directories_are_0700_files_0600_and_result_json_has_no_arguments(tmp_path, demo_target_factory):
+@pytest.mark.parametrize("secret_in", ["scenario_run_env", "scenario_run_secret_env"])
+def test_run_directories_are_0700_files_0600_and_result_json_has_no_arguments(tmp_path, demo_target_factory,
+                                                                                secret_in):
+    """The login only works when the password reached k6; wherever it was given, it is nowhere else."""
     target = demo_target_factory("--email", "qa@example.net", "--password", SECRET)
+    env = {"K6_TIME_SCALE": "0.1", "K6_TEST_USER_EMAIL": "qa@example.net", "LOADOPS_PLAIN_SETTING": MARKER}
+    secret_env = {}
+    (env if secret_in == "scenario_run_env" else secret_env)["K6_TEST_USER_PASSWORD"] = SECRET
     extra = {
         "scenario_run_script": str(REPO / "k6" / "scripts" / "scenarios" / "smoke.js"),
         "scenario_run_base_url": target.url,
         "scenario_run_influxdb_url": "",
-        "scenario_run_env": {"K6_TIME_SCALE": "0.1", "K6_TEST_USER_EMAIL": "qa@example.net",
-                             "K6_TEST_USER_PASSWORD": SECRET, "LOADOPS_PLAIN_SETTING": MARKER},
+        "scenario_run_env": env,
+        "scenario_run_secret_env": secret_env,
         "scenario_run_results_dir": str(tmp_path / "on-load-machine"),
         "scenario_run_controller_results_dir": str(tmp_path / "on-controller"),
         "scenario_run_baseline_dir": str(tmp_path / "baselines"),
