@@ -313,10 +313,17 @@ ROLE_PLAYBOOK = """\
 
 @pytest.fixture
 def role_host(tmp_path):
-    """Runs the role here (no systemd: the init script path) and removes what it added."""
-    need(os.geteuid() == 0 and shutil.which("start-stop-daemon") and not os.path.exists("/run/systemd/system")
-         and not os.path.exists("/etc/init.d/loadops-demo-target"),
-         "root, start-stop-daemon, no systemd as PID 1 and no loadops-demo-target installed here")
+    """Runs the role here (no systemd: the init script path) and removes what it added. A demo
+    target the README's demo installed here is stopped and set aside meanwhile, then put back."""
+    need(os.geteuid() == 0 and shutil.which("start-stop-daemon") and not os.path.exists("/run/systemd/system"),
+         "root, start-stop-daemon and no systemd as PID 1")
+    installed = Path("/etc/init.d/loadops-demo-target")
+    aside = Path(tempfile.mkdtemp(prefix="loadops-demo-aside-", dir="/var/tmp")) / "loadops-demo-target"
+    was_running = False
+    if installed.exists():
+        was_running = subprocess.run([str(installed), "status"], capture_output=True, timeout=60).returncode == 0
+        subprocess.run([str(installed), "stop"], capture_output=True, timeout=60, check=False)
+        shutil.move(str(installed), str(aside))
     try:
         pwd.getpwnam("loadops-demo")
         user_existed = True
@@ -341,6 +348,11 @@ def role_host(tmp_path):
     shutil.rmtree(install_dir, ignore_errors=True)
     if not user_existed:
         subprocess.run(["userdel", "loadops-demo"], check=False, capture_output=True, timeout=60)
+    if aside.exists():
+        shutil.move(str(aside), str(installed))
+        if was_running:
+            subprocess.run([str(installed), "start"], capture_output=True, timeout=60, check=False)
+    shutil.rmtree(str(aside.parent), ignore_errors=True)
 
 
 def test_the_role_keeps_the_login_in_a_root_only_file_and_the_service_reads_it(role_host):
