@@ -333,7 +333,7 @@ def lease(params, check_mode=False, now=None):
     if params.get("path"):
         result["renewed"], result["lease_age_s"] = renew_lease(params["path"], check_mode=check_mode, now=now)
     if params.get("jid"):
-        result.update(job_status(os.path.expanduser(params["async_dir"]), params["jid"]))
+        result.update(job_status(params["async_dir"], params["jid"]))
     return result
 
 

@@ -321,7 +321,7 @@ def role_host(tmp_path):
     aside = Path(tempfile.mkdtemp(prefix="loadops-demo-aside-", dir="/var/tmp")) / "loadops-demo-target"
     was_running = False
     if installed.exists():
-        was_running = subprocess.run([str(installed), "status"], capture_output=True, timeout=60).returncode == 0
+        was_running = subprocess.run([str(installed), "status"], capture_output=True, timeout=60, check=False).returncode == 0
         subprocess.run([str(installed), "stop"], capture_output=True, timeout=60, check=False)
         shutil.move(str(installed), str(aside))
     try:

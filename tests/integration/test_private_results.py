@@ -19,8 +19,8 @@ MARKER = "marker-value-4711"
 
 
 @pytest.mark.parametrize("secret_in", ["scenario_run_env", "scenario_run_secret_env"])
-def test_run_directories_are_0700_files_0600_and_result_json_has_no_arguments(tmp_path, demo_target_factory,
-                                                                                secret_in):
+def test_run_directories_are_0700_files_0600_and_result_json_has_no_arguments(
+        tmp_path, demo_target_factory, secret_in):
     """The login only works when the password reached k6; wherever it was given, it is nowhere else."""
     target = demo_target_factory("--email", "qa@example.net", "--password", SECRET)
     env = {"K6_TIME_SCALE": "0.1", "K6_TEST_USER_EMAIL": "qa@example.net", "LOADOPS_PLAIN_SETTING": MARKER}

@@ -90,12 +90,6 @@ def test_lease_without_a_job_reports_it_not_finished(tmp_path):
                       "started": False, "finished": False}
 
 
-def test_the_async_dir_may_start_with_a_tilde(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / ".ansible_async").mkdir()
-    (tmp_path / ".ansible_async" / "j3.1").write_text(json.dumps({"rc": 0}))
-    result = k6_lease.lease({"path": None, "jid": "j3.1", "async_dir": "~/.ansible_async"})
-    assert result["finished"] is True and result["results_file"] == str(tmp_path / ".ansible_async" / "j3.1")
 
 
 # --- expiring (playbooks/stop.yml) ---------------------------------------------------------------
