@@ -90,8 +90,6 @@ def test_lease_without_a_job_reports_it_not_finished(tmp_path):
                       "started": False, "finished": False}
 
 
-
-
 # --- expiring (playbooks/stop.yml) ---------------------------------------------------------------
 
 class FakeClock(object):
