@@ -77,12 +77,17 @@ _value:
     started_at: {description: Controller time before the run., type: str}
     ended_at: {description: Controller time after the run., type: str}
     verdict: {description: The run's verdict over all machines., type: str}
-    outcome: {description: C(passed) or C(failed), as the play decides., type: str}
+    outcome: {description: "C(passed) or C(failed), as the play decides.", type: str}
     hosts:
-      description: "Per machine: verdict, rc, msg, thresholds, checks (passed and failed counts), metrics, endpoints, generator, requirements."
+      description:
+        - "Per machine: verdict, rc, msg, duration_s, k6_version, thresholds, checks (passed and failed counts), metrics,
+          endpoints, errors, evaluator, generator, requirements."
+        - C(endpoints) and C(errors) are lists as M(loadops.k6.k6_run) returns them (empty when it returned none);
+          C(evaluator) is its comparison of k6's summary with loadops' reduction of the samples (C(agrees),
+          C(compared), C(differences)), or an empty dict when the result has none.
       type: dict
-    grafana_url: {description: Link to the run in Grafana, or empty., type: str}
-    regression: {description: The regression check, or null., type: dict}
+    grafana_url: {description: "Link to the run in Grafana, or empty.", type: str}
+    regression: {description: "The regression check, or null.", type: dict}
 """
 
 from ansible.errors import AnsibleFilterError
@@ -103,6 +108,8 @@ def _host_entry(result):
                    "failed": sum(int(c.get("fails") or 0) for c in checks)},
         "metrics": dict(result.get("metrics") or {}),
         "endpoints": list(result.get("endpoints") or []),
+        "errors": list(result.get("errors") or []),
+        "evaluator": dict(result.get("evaluator") or {}),
         "generator": dict(result.get("generator") or {}),
         "requirements": dict(result.get("requirements") or {}),
     }

@@ -15,8 +15,10 @@ directly; plugins/modules/k6_run.py only adapts it.
              its own checks (k6 installed, docker daemon and image, systemd)
   inspect    `k6 inspect --execution-requirements` through the runner: max VUs, duration
   supervise  k6_supervise.Supervisor: limiter (k6_limits.Limiter), process, signals, timeout, the
-             controller's lease; k6_sweep first removes what killed runs left behind
-  assemble   k6_summary parses the export, k6_result decides the verdict and says it
+             controller's lease; k6_sweep first removes what killed runs left behind; meanwhile
+             k6_samples reduces k6's sample stream (a named pipe) into reduction.json
+  assemble   k6_summary parses the export; k6_evaluate gives endpoints, errors and its own judgement
+             of the thresholds (compared with k6's); k6_result decides the verdict and says it
 """
 from __future__ import annotations
 
@@ -26,8 +28,10 @@ import signal
 import time
 
 from . import k6_command as cmdlib
+from . import k6_evaluate as evaluation
 from . import k6_plan
 from . import k6_result as results
+from . import k6_samples as samples
 from . import k6_summary as summ
 from .k6_plan import RunError
 from .k6_process import first_error
@@ -70,6 +74,7 @@ class Engine(object):
         self.runner = None
         self.supervisor = None
         self.made_run_dir = False
+        self.reduction = None
 
     def warn(self, text):
         self.warnings.append(text)
@@ -201,6 +206,8 @@ class Engine(object):
             "summary": os.path.join(run_dir, "summary.json"),
             "log": os.path.join(run_dir, "k6.log"),
             "html_report": os.path.join(run_dir, "report.html") if self.plan.html_report else None,
+            "reduction": None,
+            "samples": None,
         }
 
     def run_argv(self, artifacts, outputs):
@@ -217,13 +224,17 @@ class Engine(object):
         self.made_run_dir = True
         artifacts = self.artifacts()
         outputs, output_env = self.runner.split_outputs(self.plan.outputs)
-        argv = self.run_argv(artifacts, outputs)
+        reader = self.start_samples(info)
+        argv = self.run_argv(artifacts, outputs + (["json=" + reader.path] if reader else []))
         html = artifacts["html_report"] and os.path.abspath(artifacts["html_report"])
         shown = {}
 
         def create_limiter():
             limiter = self.runner.create_limiter(argv, dict(artifacts, output_env=output_env))
             shown["cmd"] = cmdlib.render_cmd(self.runner.shown_command(limiter, argv), self.plan.secrets)
+            if reader is not None and os.geteuid() == 0:
+                owner = os.stat(self.plan.run_dir)  # k6 may run as another user: the pipe is its to write
+                reader.chown(owner.st_uid, owner.st_gid)
             return limiter
 
         lease = Lease(self.plan.lease_file, self.plan.lease_ttl) if self.plan.lease_file else None
@@ -242,11 +253,43 @@ class Engine(object):
             if lease is not None:
                 lease.remove()
             self.runner.release()
+            reduced = self.finish_samples(reader)
+        if reduced is not None:
+            self.reduction = reduced
+            artifacts["reduction"] = samples.write(reduced, os.path.join(self.plan.run_dir, samples.REDUCTION_FILE),
+                                                   testid=self.plan.testid)
+        if reader is not None and reader.raw_path and os.path.exists(reader.raw_path):
+            artifacts["samples"] = reader.raw_path
         for text in outcome.problems:
             self.warn(text)
         if outcome.leftovers:
             self.warn("killed %d process(es) k6 left behind: %s" % (len(outcome.leftovers), outcome.leftovers))
         return outcome, artifacts, shown.get("cmd")
+
+    def start_samples(self, info):
+        """The reader of k6's sample stream (a named pipe in the run's directory), or None."""
+        if self.plan.samples == "off":
+            return None
+        keep = {"http_req_duration"} | {key.partition("{")[0] for key in (info.get("thresholds") or {})}
+        run_dir = os.path.abspath(self.plan.run_dir)
+        raw = os.path.join(run_dir, samples.RAW_SAMPLES_FILE) if self.plan.samples == "keep" else None
+        try:
+            reader = samples.PipeReader(os.path.join(run_dir, samples.SAMPLES_PIPE), samples.Reducer(keep), raw)
+        except OSError as exc:
+            self.warn("k6's samples cannot be read (%s): no endpoints, errors or second judgement this run" % exc)
+            return None
+        return reader.start()
+
+    def finish_samples(self, reader):
+        if reader is None:
+            return None
+        reduced = reader.finish()
+        if reader.problem:
+            self.warn(reader.problem)
+        elif reduced.bad_lines:
+            self.warn("%d line(s) of k6's sample stream could not be read (a cut-off last line when k6 "
+                      "was killed is one)" % reduced.bad_lines)
+        return reduced
 
     @staticmethod
     def _create_lease(lease):
@@ -280,7 +323,36 @@ class Engine(object):
             self.warn(warning)
         parsed["generator"] = results.generator_health(outcome.evidence, parsed.get("metrics", {}))
         parsed["artifacts"] = artifacts
+        if self.reduction is not None and self.reduction.samples:
+            parsed.update(self.judge_samples(summary, info, parsed["thresholds"]))
+        elif self.reduction is not None:
+            parsed.update(errors=[], evaluator={"agrees": None, "compared": 0, "differences": [],
+                                                "note": "k6 wrote no samples"})
         return parsed
+
+    def judge_samples(self, summary, info, k6_thresholds):
+        """Endpoints, failures by status, and every threshold judged again from the reduction."""
+        reduction, secrets = self.reduction, self.plan.secrets
+        endpoints = evaluation.endpoints(reduction)
+        for entry in endpoints:
+            entry["name"] = cmdlib.mask(entry["name"], secrets)
+        errors = evaluation.errors(reduction)
+        for entry in errors:
+            entry["endpoint"], entry["error"] = cmdlib.mask(entry["endpoint"], secrets), cmdlib.mask(entry["error"], secrets)
+        metrics = (summary or {}).get("metrics") or {}
+        ours = evaluation.evaluate(reduction, info.get("thresholds"), evaluation.duration_ns_from(metrics, reduction),
+                                   evaluation.kinds_from_export(metrics))
+        judged = {"agrees": None, "compared": 0, "differences": []}
+        if summary:
+            differences, compared = evaluation.compare(k6_thresholds, ours)
+            judged = {"agrees": not differences if (compared or differences) else None, "compared": compared,
+                      "differences": differences}
+        else:
+            judged["thresholds"] = ours  # k6 wrote no summary: ours is the only judgement there is
+        if judged["differences"]:
+            self.warn("k6 and loadops judge the thresholds differently (did a k6 upgrade change its rules?): %s"
+                      % "; ".join(judged["differences"]))
+        return {"endpoints": endpoints, "errors": errors, "evaluator": judged}
 
     def _finish(self, result, started, verdict, rc, log_tail, msg=None):
         results.finish(result, verdict, rc, self.plan.fail_on_thresholds, log_tail, msg)

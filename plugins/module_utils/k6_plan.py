@@ -64,7 +64,10 @@ Plan = collections.namedtuple("Plan", [
     "run_as_user",       # the user k6 runs as, or None (the module's own)
     "lease_file", "lease_ttl",  # the controller's lease: k6 stops when it is not renewed
     "check_mode",
+    "samples",           # reduce | keep | off: k6's sample stream reduced (k6_samples), raw kept too, or neither
 ])
+
+SAMPLE_MODES = ("reduce", "keep", "off")
 
 
 def new_testid(script, now=None, rand=random):
@@ -220,6 +223,9 @@ def validate(params, check_mode=False, now=None, rand=random):
     run_dir = os.path.join(results_dir, testid)
     check_file_outputs(outputs, os.path.abspath(run_dir))
     lease_file, lease_ttl = _lease(params)
+    samples = params.get("samples") or "reduce"
+    if samples not in SAMPLE_MODES:
+        raise RunError("samples %r is not known; use one of %s" % (samples, ", ".join(SAMPLE_MODES)))
     secrets = set(cmdlib.secret_values(env, outputs)) | {str(v) for v in secret_env.values() if v not in (None, "")}
     return Plan(
         script=os.path.abspath(params["script"]), script_given=params["script"], runner=runner,
@@ -234,4 +240,4 @@ def validate(params, check_mode=False, now=None, rand=random):
         results_dir=results_dir, run_dir=run_dir,
         html_report=params.get("html_report", True) is not False,
         secret_env=secret_env, secrets=frozenset(secrets), run_as_user=params.get("run_as_user") or None,
-        lease_file=lease_file, lease_ttl=lease_ttl, check_mode=bool(check_mode))
+        lease_file=lease_file, lease_ttl=lease_ttl, check_mode=bool(check_mode), samples=samples)

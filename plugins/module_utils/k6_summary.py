@@ -49,6 +49,10 @@ __all__ = [
     "parse_summary",
     "error_hint",
     "load_summary_file",
+    "declared_entries",
+    "canonical_key",
+    "unit_for",
+    "metric_kind",
 ]
 
 
@@ -245,6 +249,12 @@ def _declared_entries(declared):
             elif isinstance(item, dict) and isinstance(item.get("threshold"), str):
                 entries.append((metric, item["threshold"], bool(item.get("abortOnFail", False))))
     return entries
+
+
+declared_entries = _declared_entries
+canonical_key = _canonical_key
+unit_for = _unit
+metric_kind = _metric_kind
 
 
 def _crossed(flag):

@@ -198,6 +198,20 @@ options:
     description: Write k6's web-dashboard HTML report to C(report.html).
     type: bool
     default: true
+  samples:
+    description:
+      - What becomes of k6's sample stream (every request's measurements). k6 writes it to a named
+        pipe in the run's directory; the module reads it while k6 runs, so nothing of it lands on disk.
+      - V(reduce) keeps an exact reduction in C(reduction.json) (per metric and tag set - counts,
+        sums, min, max, non-zero counts, the last value, and every value of http_req_duration and of
+        each trend a threshold names). From it come RV(endpoints), RV(errors) and the module's own
+        judgement of every threshold, compared with k6's (RV(evaluator)).
+      - V(keep) does the same and also keeps the raw stream, gzipped, as C(samples.json.gz) (about
+        130-170 bytes a request; a long stress test writes gigabytes).
+      - V(off) reads nothing, so there are no endpoints, no errors and no second judgement.
+    type: str
+    choices: [reduce, keep, "off"]
+    default: reduce
 """
 
 EXAMPLES = r"""
@@ -262,11 +276,42 @@ metrics:
   type: dict
   sample: {"requests": 300, "request_rate": 10.0, "failure_rate": 0.0, "duration_ms": {"p95": 3.1}}
 endpoints:
-  description: Per C(name) tag, where the script has submetrics for it.
+  description:
+    - One entry per endpoint, that is per k6 C(name) tag (k6 sets it to the URL when the script names
+      no request), sorted by name, from the sample reduction (O(samples)); latency from
+      C(http_req_duration) with k6's percentile rule, in ms, null without requests.
+    - C(failure_rate) is C(http_req_failed) for the endpoint; C(statuses) counts requests by HTTP
+      status, C("0") meaning no response at all.
+    - With O(samples=off), only endpoints whose C(name) submetrics a threshold names (count,
+      failure_rate, p95_ms).
   returned: when k6 ran
   type: list
   elements: dict
-  sample: [{"name": "/api/tasks/", "count": 30, "failure_rate": 0.0, "p95_ms": 4.2}]
+  sample: [{"name": "/api/tasks/", "methods": ["GET"], "count": 30, "failed": 1, "failure_rate": 0.033,
+            "statuses": {"200": 29, "500": 1}, "p50_ms": 2.1, "p95_ms": 4.2, "p99_ms": 5.0, "avg_ms": 2.3,
+            "max_ms": 5.1}]
+errors:
+  description:
+    - Failed requests (C(http_req_failed)) by endpoint and HTTP status, most frequent first, each with a
+      hint about its usual cause (status 0 is no response; 400 often a Host header the target does not
+      allow) and k6's own error text when it gave one.
+  returned: when k6 ran and O(samples) is not V(off)
+  type: list
+  elements: dict
+  sample: [{"endpoint": "/api/tasks/", "status": 500, "count": 1,
+            "hint": "500 server error: the target failed while handling requests (check the target's logs)",
+            "error": ""}]
+evaluator:
+  description:
+    - Every threshold judged a second time by the module, from the sample reduction, with k6 1.1.0's
+      rules, and compared with k6's own verdicts and values (values to a relative 1e-12).
+    - C(agrees) is false when any differs (each is in C(differences) and in a warning), null when
+      there was nothing to compare (no reduction or no summary from k6). A percentile k6 did not export
+      (not in O(summary_trend_stats), e.g. p(99.9)) gets its observed value from here, marked
+      C(source=loadops).
+  returned: when k6 ran and O(samples) is not V(off)
+  type: dict
+  sample: {"agrees": true, "compared": 4, "differences": []}
 generator:
   description:
     - The load machine's own health during the run.
@@ -284,7 +329,10 @@ requirements:
   type: dict
   sample: {"max_vus": 1, "total_duration_s": 60.0, "memory_estimate_bytes": 90177536}
 artifacts:
-  description: Paths on the load machine; a value is null when k6 did not write that file.
+  description:
+    - Paths on the load machine; a value is null when that file was not written.
+    - C(reduction) is the exact sample reduction (see O(samples)); C(samples) the raw stream with
+      O(samples=keep).
   returned: when k6 ran
   type: dict
   sample: {"dir": "/var/lib/loadops/results/smoke-x", "summary": "/var/lib/loadops/results/smoke-x/summary.json",
@@ -353,6 +401,7 @@ ARGUMENT_SPEC = dict(
     timeout=dict(type="float"),
     results_dir=dict(type="path", default="/var/lib/loadops/results"),
     html_report=dict(type="bool", default=True),
+    samples=dict(type="str", default="reduce", choices=["reduce", "keep", "off"]),
 )
 
 

@@ -99,12 +99,36 @@ def test_a_passed_run_writes_verdict_json_and_one_junit_case_per_threshold(tmp_p
     assert host["generator"]["limiter"] and host["generator"]["saturated"] is False
     assert host["checks"]["passed"] > 0 and host["checks"]["failed"] == 0
     root, cases = _junit_cases(run / "junit.xml")
-    assert root.get("tests") == "5" and root.get("failures") == "0" and root.get("errors") == "0"
-    names = sorted(name for _cls, name in cases)
+    endpoints = [name for cls, name in cases if cls == "loadops.k6.smoke.localhost.endpoints"]
+    assert sorted(endpoints) == sorted(e["name"] for e in host["endpoints"]) and "/api/tasks/" in endpoints
+    assert root.get("tests") == str(5 + len(endpoints)) and root.get("failures") == "0" and root.get("errors") == "0"
+    names = sorted(name for cls, name in cases if cls == "loadops.k6.smoke.localhost")
     assert names == sorted("%s %s" % (t["metric"], t["expression"]) for t in host["thresholds"])
     assert not list(root.iter("failure"))
-    for name in ("summary.json", "report.html", "k6.log", "result.json", "verdict.txt"):
+    assert host["evaluator"]["agrees"] is True and host["evaluator"]["compared"] == 5, host["evaluator"]
+    for name in ("summary.json", "report.html", "k6.log", "result.json", "verdict.txt", "reduction.json"):
         assert (run / "localhost" / name).stat().st_size > 0, name
+
+
+def test_failed_requests_are_named_by_endpoint_and_status_with_their_hint(tmp_path, demo_target_factory):
+    """The seed's troubleshooting question, answered by the run itself: which endpoint failed, how."""
+    broken = demo_target_factory("--error-rate", "/api/campaigns/=1")
+    proc = _playbook(tmp_path, "smoke.yml", _vars(tmp_path, broken.url))
+    assert proc.returncode == 2, _out(proc)
+    out = proc.stdout
+    assert "failed requests by status:" in out, _out(proc)
+    line = [l for l in out.splitlines() if "status 500 on /api/campaigns/" in l]
+    assert line and "500 server error" in line[0], _out(proc)
+    run = _only_run(tmp_path)
+    result = json.loads((run / "localhost" / "result.json").read_text())
+    errors = [(e["endpoint"], e["status"]) for e in result["errors"]]
+    assert errors == [("/api/campaigns/", 500)], result["errors"]
+    campaigns = [e for e in result["endpoints"] if e["name"] == "/api/campaigns/"][0]
+    assert campaigns["failure_rate"] == 1.0 and set(campaigns["statuses"]) == {"500"}
+    assert all(e["failed"] == 0 for e in result["endpoints"] if e["name"] != "/api/campaigns/")
+    _root, cases = _junit_cases(run / "junit.xml")
+    failure = cases[("loadops.k6.smoke.localhost.endpoints", "/api/campaigns/")].find("failure")
+    assert failure is not None and "500 server error" in failure.get("message")
 
 
 def test_a_failed_run_still_writes_verdict_json_and_junit_with_the_observed_value(tmp_path, demo_target_factory):
@@ -427,33 +451,36 @@ def test_a_named_legacy_env_file_must_exist(tmp_path, demo_target):
 
 # --- baselines and regressions -------------------------------------------------------------------
 
-def test_baseline_by_request_type_then_a_regression_fails_with_a_table_then_a_clean_run_passes(tmp_path, demo_target_factory):
+def test_baseline_per_endpoint_of_the_seed_scenario_then_a_regression_fails_with_a_table_then_a_clean_run_passes(
+        tmp_path, demo_target_factory):
+    """The seed's smoke scenario names every request but sets no per-endpoint threshold: the sample
+    reduction still gives every endpoint's p95, so the baseline is per endpoint."""
     fast = demo_target_factory()
     proc = _playbook(tmp_path, "smoke.yml", _vars(tmp_path, fast.url, scenario_run_save_baseline=True))
     assert proc.returncode == 0, _out(proc)
     baseline = json.loads((tmp_path / "baselines" / "smoke.json").read_text())
-    assert baseline["source"] == "request_types" and "per-endpoint p95 is not in this run's summary" in baseline["note"]
-    assert set(baseline["series"]) >= {"http_req_duration{type:read}", "http_req_duration"}
+    assert baseline["source"] == "endpoints" and baseline["note"] == "", baseline
+    assert set(baseline["series"]) >= {"endpoint /api/tasks/", "endpoint /api/campaigns/"}, baseline["series"]
     assert baseline["error_rate"] == 0 and baseline["run_id"] == _only_run(tmp_path).name
     assert "Saved run %s as the baseline of smoke" % baseline["run_id"] in _flat(proc.stdout)
 
-    # 60 ms on two of the reads: the thresholds (200 ms) still hold, the read p95 regresses.
+    # 60 ms on two of the reads: the thresholds (200 ms) still hold, those two endpoints regress.
     slower = demo_target_factory("--latency", "/api/tasks/=60", "--latency", "/api/campaigns/=60")
     proc = _playbook(tmp_path, "smoke.yml", _vars(tmp_path, slower.url))
     assert proc.returncode == 2, _out(proc)
     out = _flat(proc.stdout)
     assert "Regression check against baseline %s" % baseline["run_id"] in out and "REGRESSED" in out
     assert "VERDICT: PASSED" in proc.stdout
-    table = [l for l in proc.stdout.splitlines() if l.strip().startswith("http_req_duration{type:read}") and "p95" in l]
+    table = [l for l in proc.stdout.splitlines() if l.strip().startswith("endpoint /api/tasks/") and "p95" in l]
     assert table and table[0].rstrip().endswith("REGRESSED"), table
     run = max(_runs(tmp_path), key=lambda p: p.stat().st_mtime)
     verdict = json.loads((run / "verdict.json").read_text())
     assert verdict["verdict"] == "passed" and verdict["outcome"] == "failed"
     regressed = {r["series"] for r in verdict["regression"]["regressions"]}
-    assert "http_req_duration{type:read}" in regressed
+    assert {"endpoint /api/tasks/", "endpoint /api/campaigns/"} <= regressed, regressed
     assert all(r["current"] > r["limit"] for r in verdict["regression"]["regressions"])
     root, cases = _junit_cases(run / "junit.xml")
-    assert cases[("loadops.k6.smoke.regressions", "http_req_duration{type:read} p95")].find("failure") is not None
+    assert cases[("loadops.k6.smoke.regressions", "endpoint /api/tasks/ p95")].find("failure") is not None
 
     proc = _playbook(tmp_path, "smoke.yml", _vars(tmp_path, fast.url))
     assert proc.returncode == 0, _out(proc)
@@ -484,7 +511,8 @@ def test_baseline_per_endpoint_flags_only_the_endpoint_that_slowed(tmp_path, dem
     assert proc.returncode == 0, _out(proc)
     baseline = json.loads((tmp_path / "baselines" / "smoke.json").read_text())
     assert baseline["source"] == "endpoints" and baseline["note"] == ""
-    assert set(baseline["series"]) == {"endpoint /api/tasks/", "endpoint /api/campaigns/", "endpoint /auth/me/"}
+    # every endpoint the scenario hit (the sample reduction), the three named ones among them
+    assert set(baseline["series"]) >= {"endpoint /api/tasks/", "endpoint /api/campaigns/", "endpoint /auth/me/"}
 
     slower = demo_target_factory("--latency", "/api/tasks/=40")
     proc = _playbook(tmp_path, "smoke.yml", _vars(tmp_path, slower.url, scenario_run_script=script))

@@ -11,7 +11,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.loadops.k6.plugins.filter.baseline_snapshot import baseline_snapshot
 from ansible_collections.loadops.k6.plugins.filter.regression_report import regression_report
 
-from test_run_verdict import k6_result
+from test_run_verdict import k6_result, sample_endpoints, sample_result
 
 
 def test_snapshot_per_endpoint_when_the_summary_has_name_submetrics():
@@ -32,6 +32,41 @@ def test_an_endpoint_with_a_duration_submetric_but_no_count_is_kept():
     assert create["count"] is None and create["p95_ms"] is not None
     snap = baseline_snapshot({"lg1": result}, scenario="smoke", run_id="r1")
     assert snap["series"]["endpoint create_task"]["p95_ms"] == round(create["p95_ms"], 3)
+
+
+def test_snapshot_per_endpoint_from_the_sample_streams_richer_endpoints():
+    # endpoints with methods, failed, p50/p99/avg/max and statuses: only name, count, failure_rate, p95 count.
+    result = sample_result()
+    snap = baseline_snapshot({"lg1": result}, scenario="smoke", run_id="r2", created_at="t0")
+    assert snap["source"] == "endpoints" and snap["note"] == ""
+    # /idle had no requests: left out, as in the summary-based endpoints.
+    assert snap["series"] == {
+        "endpoint /api/budgets/": {"p95_ms": 48.0, "count": 30, "failure_rate": 1.0},
+        "endpoint /api/tasks/": {"p95_ms": 12.0, "count": 40, "failure_rate": 0.0},
+        "endpoint /login": {"p95_ms": 20.0, "count": 10, "failure_rate": 0.3},
+        "endpoint /slow": {"p95_ms": 900.0, "count": 5, "failure_rate": 0.0},
+    }
+    # Two machines: highest p95, counts added, failure rates weighted by requests.
+    other = sample_result(endpoints=[dict(e, p95_ms=e["p95_ms"] and e["p95_ms"] * 2, failed=0, failure_rate=0.0)
+                                     if e["name"] == "/login" else e for e in sample_endpoints()])
+    both = baseline_snapshot({"lg1": result, "lg2": other}, scenario="smoke", run_id="r2")
+    assert both["series"]["endpoint /login"] == {"p95_ms": 40.0, "count": 20, "failure_rate": 0.15}
+
+
+def test_richer_endpoints_compare_with_a_baseline_of_either_shape():
+    now = baseline_snapshot({"lg1": sample_result()}, scenario="smoke", run_id="r2")
+    assert regression_report(now, now)["status"] == "passed"
+    faster = sample_result(endpoints=[dict(e, p95_ms=e["p95_ms"] and e["p95_ms"] / 2) for e in sample_endpoints()])
+    report = regression_report(now, baseline_snapshot({"lg1": faster}, scenario="smoke", run_id="r1"))
+    assert [(r["series"], r["stat"]) for r in report["regressions"]] == [
+        ("endpoint /api/budgets/", "p95"), ("endpoint /api/tasks/", "p95"), ("endpoint /login", "p95"),
+        ("endpoint /slow", "p95")]
+    # A baseline saved from the summary's endpoints (name, count, failure_rate, p95_ms only).
+    old = baseline_snapshot({"lg1": k6_result("mixed_status")}, scenario="smoke", run_id="r0")
+    report = regression_report(now, old)
+    assert old["source"] == now["source"] == "endpoints" and report["baseline_run_id"] == "r0"
+    budgets = next(r for r in report["rows"] if r["series"] == "endpoint /api/budgets/" and r["stat"] == "p95")
+    assert budgets["status"] == "ok" and budgets["current"] == 48.0
 
 
 def test_snapshot_falls_back_to_request_types_and_says_so():

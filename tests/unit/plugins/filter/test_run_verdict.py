@@ -31,6 +31,37 @@ def k6_result(case, verdict=None, **more):
     return result
 
 
+def sample_endpoints():
+    """endpoints as k6_run reduces them from k6's sample stream (one per name tag, sorted by name)."""
+    def endpoint(name, count, failed, p95, statuses):
+        return {"name": name, "methods": ["GET"], "count": count, "failed": failed,
+                "failure_rate": failed / count if count else None, "p50_ms": p95 / 2 if count else None,
+                "p95_ms": p95 if count else None, "p99_ms": p95 * 1.1 if count else None,
+                "avg_ms": p95 / 2 if count else None, "max_ms": p95 * 1.2 if count else None, "statuses": statuses}
+    return [endpoint("/api/budgets/", 30, 30, 48.0, {"400": 30}),
+            endpoint("/api/tasks/", 40, 0, 12.0, {"200": 40}),
+            endpoint("/idle", 0, 0, 0.0, {}),
+            endpoint("/login", 10, 3, 20.0, {"200": 7, "0": 3}),
+            endpoint("/slow", 5, 0, 900.0, {"200": 5})]
+
+
+def sample_errors():
+    """errors as k6_run reduces them: failed-request classes, most frequent first."""
+    return [{"endpoint": "/api/budgets/", "status": 400, "count": 30, "hint": k6_summary.error_hint(400), "error": ""},
+            {"endpoint": "/login", "status": 0, "count": 3, "hint": k6_summary.error_hint(0),
+             "error": "dial: connection refused"}]
+
+
+def sample_result(**more):
+    """A k6_run result with the sample stream's endpoints, errors, evaluator and reduction artifact."""
+    base = {"endpoints": sample_endpoints(), "errors": sample_errors(),
+            "evaluator": {"agrees": True, "compared": 14, "differences": []},
+            "artifacts": {"dir": "/r", "summary": "/r/summary.json", "log": "/r/k6.log", "html_report": None,
+                          "reduction": "/r/reduction.json"}}
+    base.update(more)
+    return k6_result("thresholds_failed", **base)
+
+
 def test_all_hosts_passed_is_a_passed_run():
     doc = run_verdict({"lg1": k6_result("passed"), "lg2": k6_result("passed")}, run_id="smoke-1", scenario="smoke")
     assert doc["verdict"] == "passed" and doc["outcome"] == "passed"
@@ -133,3 +164,122 @@ def test_junit_escapes_names_and_declares_utf8():
     assert "&lt;" in text and "a&amp;b" in text
     with pytest.raises(AnsibleFilterError):
         junit_xml({"verdict": "passed"})
+
+
+def test_errors_and_evaluator_are_carried_per_machine_like_endpoints():
+    evaluator = {"agrees": False, "compared": 14, "differences": ["http_reqs: k6 40, loadops 39"]}
+    doc = run_verdict({"lg1": sample_result(evaluator=evaluator), "lg2": k6_result("passed")}, run_id="x")
+    lg1, lg2 = doc["hosts"]["lg1"], doc["hosts"]["lg2"]
+    assert lg1["endpoints"] == sample_endpoints() and lg1["errors"] == sample_errors()
+    assert lg1["evaluator"] == evaluator
+    # A result of an older k6_run (no errors, no evaluator) and no result at all.
+    assert lg2["errors"] == [] and lg2["evaluator"] == {} and lg2["endpoints"] == k6_result("passed")["endpoints"]
+    empty = run_verdict({"lg3": {}}, run_id="x")["hosts"]["lg3"]
+    assert empty["endpoints"] == [] and empty["errors"] == [] and empty["evaluator"] == {}
+
+
+def test_the_document_holds_copies_not_the_results_lists():
+    result = sample_result()
+    doc = run_verdict({"lg1": result}, run_id="x")
+    doc["hosts"]["lg1"]["errors"].append({"endpoint": "/z"})
+    doc["hosts"]["lg1"]["evaluator"]["agrees"] = False
+    assert result["errors"] == sample_errors() and result["evaluator"]["agrees"] is True
+
+
+def _endpoint_cases(suite):
+    return {c.get("name"): c for c in suite.findall("testcase") if c.get("classname").endswith(".endpoints")}
+
+
+def test_junit_has_one_case_per_endpoint_failing_on_failed_requests_with_the_hints():
+    root = _parse(run_verdict({"lg1": sample_result()}, run_id="r", scenario="smoke"))
+    suite = root.find("testsuite")
+    cases = _endpoint_cases(suite)
+    assert sorted(cases) == ["/api/budgets/", "/api/tasks/", "/idle", "/login", "/slow"]
+    assert {c.get("classname") for c in cases.values()} == {"loadops.k6.smoke.lg1.endpoints"}
+    login = cases["/login"].find("failure")
+    assert login.get("type") == "failed_requests"
+    assert login.get("message") == "3 of 10 requests failed (statuses 200=7, 0=3); status 0: %s" % k6_summary.error_hint(0)
+    assert login.text == "3 x status 0: %s\nk6: dial: connection refused" % k6_summary.error_hint(0)
+    budgets = cases["/api/budgets/"].find("failure")
+    assert budgets.get("message").startswith("30 of 30 requests failed (statuses 400=30); status 400: 400 Bad Request")
+    assert budgets.text == "30 x status 400: %s" % k6_summary.error_hint(400)
+    for name in ("/api/tasks/", "/slow"):
+        assert cases[name].find("failure") is None
+    assert cases["/api/tasks/"].find("system-out").text == "40 requests, none failed, p95 12.00 ms"
+    assert cases["/idle"].find("skipped").get("message") == "no requests to /idle on lg1"
+    thresholds = len(sample_result()["thresholds"])
+    crossed = len([t for t in sample_result()["thresholds"] if not t["passed"]])
+    assert suite.get("tests") == str(thresholds + 5) and suite.get("failures") == str(crossed + 2)
+    assert suite.get("skipped") == "1" and root.get("failures") == str(crossed + 2)
+
+
+def test_junit_endpoint_failures_the_thresholds_tolerated_are_shown_but_not_failed():
+    result = sample_result()
+    result["verdict"] = "passed"
+    suite = _parse(run_verdict({"lg1": result}, run_id="r", scenario="smoke")).find("testsuite")
+    login = _endpoint_cases(suite)["/login"]
+    assert login.find("failure") is None
+    assert login.find("system-out").text == (
+        "tolerated by the thresholds: 3 of 10 requests failed (statuses 200=7, 0=3); status 0: %s\n"
+        "3 x status 0: %s\nk6: dial: connection refused" % (k6_summary.error_hint(0), k6_summary.error_hint(0)))
+    crossed = len([t for t in result["thresholds"] if not t["passed"]])
+    assert suite.get("failures") == str(crossed)
+
+
+def test_junit_endpoint_statuses_hint_each_kind_once_in_the_message():
+    errors = [{"endpoint": "/login", "status": 0, "count": 2, "hint": "unreachable", "error": "dial: connection refused"},
+              {"endpoint": "/login", "status": 0, "count": 1, "hint": "unreachable", "error": "request timeout"}]
+    root = _parse(run_verdict({"lg1": sample_result(errors=errors)}, run_id="r"))
+    failure = _endpoint_cases(root.find("testsuite"))["/login"].find("failure")
+    assert failure.get("message").endswith("; status 0: unreachable") and failure.get("message").count("unreachable") == 1
+    assert failure.text.splitlines() == ["2 x status 0: unreachable", "k6: dial: connection refused",
+                                         "1 x status 0: unreachable", "k6: request timeout"]
+
+
+def test_junit_endpoint_without_errors_entries_hints_its_failed_statuses():
+    # errors missing (or holding nothing for this endpoint): the hint of each status that is no success.
+    root = _parse(run_verdict({"lg1": sample_result(errors=[])}, run_id="r"))
+    failure = _endpoint_cases(root.find("testsuite"))["/login"].find("failure")
+    assert failure.text == "status 0: %s" % k6_summary.error_hint(0)
+    assert failure.get("message").endswith("; status 0: %s" % k6_summary.error_hint(0))
+
+
+def test_junit_endpoints_of_an_older_result_fail_on_their_failure_rate():
+    root = _parse(run_verdict({"lg2": k6_result("mixed_status")}, run_id="r", scenario="smoke"))
+    cases = _endpoint_cases(root.find("testsuite"))
+    assert sorted(cases) == ["/api/budgets/", "/api/core/projects/", "/api/tasks/"]
+    failure = cases["/api/budgets/"].find("failure")
+    assert failure.get("message") == "42 of 42 requests failed"
+    assert failure.text == "100.00% of the requests failed; this result has no breakdown by status"
+    assert cases["/api/tasks/"].find("failure") is None
+    assert cases["/api/tasks/"].find("system-out").text == "42 requests, none failed, p95 -"
+    # count None (a duration submetric only) and no failure rate: a passing case.
+    passed = _endpoint_cases(_parse(run_verdict({"lg1": k6_result("passed")}, run_id="r")).find("testsuite"))
+    assert passed["create_task"].find("failure") is None
+    assert passed["create_task"].find("system-out").text == "- requests, none failed, p95 52.55 ms"
+
+
+@pytest.mark.parametrize("endpoints", [[], None])
+def test_junit_without_endpoints_has_no_endpoint_cases(endpoints):
+    result = sample_result(endpoints=endpoints, errors=None)
+    root = _parse(run_verdict({"lg1": result}, run_id="r"))
+    suite = root.find("testsuite")
+    assert _endpoint_cases(suite) == {} and suite.get("skipped") == "0"
+    assert suite.get("tests") == str(len(result["thresholds"]))
+    missing = k6_result("thresholds_failed")
+    missing.pop("endpoints")
+    assert junit_xml(run_verdict({"lg1": missing}, run_id="r")) == junit_xml(run_verdict({"lg1": result}, run_id="r"))
+
+
+def test_junit_stays_valid_xml_with_odd_endpoint_names_and_k6_error_text():
+    name = "/search?q=<a>&b=\"c\"'d'"
+    endpoints = [{"name": name, "count": 4, "failed": 4, "failure_rate": 1.0, "p95_ms": 1.0, "statuses": {"0": 4}}]
+    errors = [{"endpoint": name, "status": 0, "count": 4, "hint": "no <response> & more",
+               "error": "\x1b[31mdial tcp: refused\x1b[0m\x00 ]]> end"}]
+    text = junit_xml(run_verdict({"lg1": sample_result(endpoints=endpoints, errors=errors)}, run_id="r"))
+    root = ET.fromstring(text.split("\n", 1)[1])  # expat rejects anything XML 1.0 cannot hold
+    case = _endpoint_cases(root.find("testsuite"))[name]
+    failure = case.find("failure")
+    assert "status 0: no <response> & more" in failure.get("message")
+    assert failure.text.splitlines()[1] == "k6: \ufffd[31mdial tcp: refused\ufffd[0m\ufffd ]]> end"
+    assert "\x1b" not in text and "\x00" not in text
