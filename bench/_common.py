@@ -117,3 +117,21 @@ def machine():
     return "%s, %d CPUs (%s), %.1f GiB RAM, kernel %s, cgroup %s, Python %s, %s" % (
         platform.platform(terse=True), os.cpu_count(), cpu, mem_kb / 1024 / 1024, platform.release(), cgroup,
         platform.python_version(), version.splitlines()[0] if version else "k6 ?")
+
+
+def load_options(description, rounds, max_rounds, rounds_help=None):
+    """Options shared by the load benchmarks (rounds, cpus, vus, duration, k6), checked: every run bounded."""
+    import argparse
+    from ansible_collections.loadops.k6.plugins.module_utils import k6_command as cmdlib
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rounds", type=int, default=rounds, help=rounds_help or "rounds, 1..%d" % max_rounds)
+    parser.add_argument("--cpus", type=float, default=0.5, help="CPU quota for k6 in both variants (default 0.5)")
+    parser.add_argument("--vus", type=int, default=10)
+    parser.add_argument("--duration", default="10s", help="k6 duration per run, at most 60s")
+    parser.add_argument("--k6")
+    opts = parser.parse_args()
+    if not 1 <= opts.rounds <= max_rounds:
+        sys.exit("--rounds must be 1..%d" % max_rounds)
+    if cmdlib.parse_duration(opts.duration) > 60 or not 1 <= opts.vus <= 200 or not 0.05 <= opts.cpus <= os.cpu_count():
+        sys.exit("--duration <= 60s, 1 <= --vus <= 200, 0.05 <= --cpus <= CPUs")
+    return opts

@@ -13,7 +13,6 @@ machine's background load); target >= 0.97. Figures, not a test.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SCRIPTS, DemoTarget, find_k6, k6_env, machine, median, run_module  # noqa: E402
+from _common import load_options, SCRIPTS, DemoTarget, find_k6, k6_env, machine, median, run_module  # noqa: E402
 
 from ansible_collections.loadops.k6.plugins.module_utils import k6_command as cmdlib  # noqa: E402
 from ansible_collections.loadops.k6.plugins.module_utils import k6_limits as limits  # noqa: E402
@@ -124,17 +123,7 @@ def module_run(k6, env, work, index, cpus):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--cpus", type=float, default=0.5, help="CPU quota for both variants (default 0.5)")
-    parser.add_argument("--vus", type=int, default=10)
-    parser.add_argument("--duration", default="10s", help="k6 duration per run, at most 60s")
-    parser.add_argument("--k6")
-    opts = parser.parse_args()
-    if not 1 <= opts.rounds <= 20:
-        sys.exit("--rounds must be 1..20")
-    if cmdlib.parse_duration(opts.duration) > 60 or not 1 <= opts.vus <= 200 or not 0.05 <= opts.cpus <= os.cpu_count():
-        sys.exit("--duration <= 60s, 1 <= --vus <= 200, 0.05 <= --cpus <= CPUs")
+    opts = load_options(__doc__.split("\n", maxsplit=1)[0], 5, 20)
     k6 = find_k6(opts.k6)
     work = Path(tempfile.mkdtemp(prefix="loadops-bench-limiter-"))
     target = DemoTarget()

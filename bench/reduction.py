@@ -21,7 +21,6 @@ reduction.json / samples.json.gz bytes per request. Figures, not a test: it exit
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -33,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PYTHON, REPO, SCRIPTS, DemoTarget, find_k6, machine, median, module_env  # noqa: E402
+from _common import load_options, PYTHON, REPO, SCRIPTS, DemoTarget, find_k6, machine, median, module_env  # noqa: E402
 
 from ansible_collections.loadops.k6.plugins.module_utils import k6_command as cmdlib  # noqa: E402
 
@@ -139,17 +138,7 @@ def show(index, run, target_cpu):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of reduce+off, 1..10 (default 3)")
-    parser.add_argument("--cpus", type=float, default=0.5, help="cpu_limit for k6 in both modes (default 0.5)")
-    parser.add_argument("--vus", type=int, default=10)
-    parser.add_argument("--duration", default="10s", help="k6 duration per run, at most 60s")
-    parser.add_argument("--k6")
-    opts = parser.parse_args()
-    if not 1 <= opts.rounds <= 10:
-        sys.exit("--rounds must be 1..10")
-    if cmdlib.parse_duration(opts.duration) > 60 or not 1 <= opts.vus <= 200 or not 0.05 <= opts.cpus <= os.cpu_count():
-        sys.exit("--duration <= 60s, 1 <= --vus <= 200, 0.05 <= --cpus <= CPUs")
+    opts = load_options(__doc__.split("\n", maxsplit=1)[0], 3, 10, "rounds of reduce+off, 1..10 (default 3)")
     if os.geteuid() != 0:
         sys.exit("run as root: limiter=cgroup makes cgroups")
     k6 = find_k6(opts.k6)

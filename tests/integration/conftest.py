@@ -29,6 +29,8 @@ from typing import Callable, Dict, List, Optional
 
 import pytest
 
+import gates
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_TARGET = REPO_ROOT / "roles" / "demo_target" / "files" / "loadops_demo_target.py"
 K6_SCRIPTS = REPO_ROOT / "k6" / "scripts"
@@ -142,3 +144,14 @@ def k6_env() -> Dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("K6_")}
     env["K6_NO_USAGE_REPORT"] = "true"
     return env
+
+
+def pytest_collection_finish(session):
+    """The CPU-only gates start as soon as their tests are known to run (see gates.py)."""
+    if not session.config.option.collectonly:
+        gates.start_selected({getattr(item, "originalname", item.name) for item in session.items
+                              if Path(str(item.fspath)).name == "test_quality_gates.py"})
+
+
+def pytest_sessionfinish(session, exitstatus):
+    gates.end_all()

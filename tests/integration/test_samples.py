@@ -5,7 +5,7 @@ A script hits four endpoints of a small HTTP server this test starts on 127.0.0.
 port (no response: status 0). k6_run must say, per endpoint, how many requests, how many failed
 and with which status (each with its hint), and judge every threshold a second time from the
 reduction, agreeing with k6's own summary. One playbook (module-scoped) runs every case; each
-run is bounded (20 iterations, a 60 s module timeout) and all traffic stays on loopback.
+run is bounded (60 iterations, a 60 s module timeout) and all traffic stays on loopback.
 """
 from __future__ import annotations
 
@@ -16,44 +16,17 @@ import os
 import socketserver
 import stat
 import threading
+from pathlib import Path
 
 import pytest
 
 from services import recap, run_playbook
 
-ITERATIONS = 20
-FOUR_ENDPOINTS = """\
-import http from 'k6/http';
-import { Trend, Counter, Rate, Gauge } from 'k6/metrics';
-const work = new Trend('work_ms', true);
-const units = new Counter('units');
-const odd = new Rate('odd');
-const level = new Gauge('level');
-export const options = {
-  vus: 2, iterations: %(iterations)d,
-  thresholds: {
-    http_req_failed: ['rate<0.5'],
-    'http_req_duration{name:ok}': ['p(95)<5000', 'p(99.9)<6000', 'med>=0'],
-    work_ms: ['avg<1000', 'p(90)>0', 'max<=1000', 'min>0'],
-    'work_ms{kind:none}': ['avg==0'],
-    units: ['count===%(iterations)d', 'rate>0'],
-    odd: ['rate!=1'],
-    'odd{kind:none}': ['rate<0.1'],
-    level: ['value<1000'],
-  },
-};
-export default function () {
-  const base = __ENV.BASE;
-  http.get(`${base}/ok`, { tags: { name: 'ok' } });
-  http.get(`${base}/bad`, { tags: { name: 'bad' } });
-  http.get(`${base}/boom`);
-  http.get('http://127.0.0.1:%(closed)d/closed', { tags: { name: 'unreachable' }, timeout: '2s' });
-  work.add(1 + __ITER / 7, { kind: 'x' });
-  units.add(1);
-  odd.add(__ITER %% 2 === 1);
-  level.add(-1.5 * __ITER);
-}
-"""
+# The script the unit tests' fixtures were captured from (tests/unit/fixtures/k6_1.1.0/samples/):
+# 3 VUs, 60 iterations, 15 thresholds over every metric kind, p(99.9), empty submetrics.
+FOUR_ENDPOINTS = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "k6_1.1.0" / "samples" / "four_endpoints.js"
+ITERATIONS = 60
+THRESHOLDS = 15
 LONG_SCRIPT = """\
 import http from 'k6/http';
 import { sleep } from 'k6';
@@ -89,9 +62,9 @@ def _closed_port():
     return port
 
 
-def _case(name, script, root, cases, base, **args):
+def _case(name, script, root, cases, env, **args):
     module_args = dict(dict(script=str(script), limiter="none", html_report=False, timeout=60,
-                            results_dir=str(root / "results" / name), tags={"testid": name}, env={"BASE": base}), **args)
+                            results_dir=str(root / "results" / name), tags={"testid": name}, env=env), **args)
     return [
         {"name": "case %s" % name, "loadops.k6.k6_run": module_args, "register": "r_%s" % name,
          "ignore_errors": True},
@@ -105,17 +78,16 @@ def _case(name, script, root, cases, base, **args):
 def cases(tmp_path_factory, k6_bin):
     root = tmp_path_factory.mktemp("samples")
     (root / "cases").mkdir()
-    four, long_ = root / "four.js", root / "long.js"
-    four.write_text(FOUR_ENDPOINTS % {"iterations": ITERATIONS, "closed": _closed_port()})
+    four, long_ = FOUR_ENDPOINTS, root / "long.js"
     long_.write_text(LONG_SCRIPT)
     server = _Server(("127.0.0.1", 0), _Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = "http://127.0.0.1:%d" % server.server_address[1]
+    env = {"BASE": "http://127.0.0.1:%d" % server.server_address[1], "CLOSED": str(_closed_port())}
     tasks = []
-    tasks += _case("reduce", four, root, root / "cases", base, k6_path=k6_bin)
-    tasks += _case("keep", four, root, root / "cases", base, k6_path=k6_bin, samples="keep")
-    tasks += _case("off", four, root, root / "cases", base, k6_path=k6_bin, samples="off")
-    tasks += _case("stopped", long_, root, root / "cases", base, k6_path=k6_bin, timeout=4)
+    tasks += _case("reduce", four, root, root / "cases", env, k6_path=k6_bin)
+    tasks += _case("keep", four, root, root / "cases", env, k6_path=k6_bin, samples="keep")
+    tasks += _case("off", four, root, root / "cases", env, k6_path=k6_bin, samples="off")
+    tasks += _case("stopped", long_, root, root / "cases", env, k6_path=k6_bin, timeout=4)
     playbook = root / "samples.yml"
     playbook.write_text(json.dumps([{"name": "k6_run sample reduction", "hosts": "localhost",
                                      "connection": "local", "gather_facts": False, "tasks": tasks}]))
@@ -165,7 +137,7 @@ def test_our_judgement_of_every_threshold_agrees_with_k6(cases):
     result = cases("reduce")
     evaluator = result["evaluator"]
     assert evaluator["agrees"] is True, evaluator
-    assert evaluator["compared"] == len(result["thresholds"]) == 14, (evaluator, result["thresholds"])
+    assert evaluator["compared"] == len(result["thresholds"]) == THRESHOLDS, (evaluator, result["thresholds"])
     p999 = [t for t in result["thresholds"] if t["expression"] == "p(99.9)<6000"][0]
     # k6's summary does not export p(99.9) (not in summaryTrendStats): the value is ours
     assert p999["observed"]["source"] == "loadops" and p999["observed"]["value"] > 0, p999
