@@ -5,7 +5,9 @@
 #   3. local images (scripts/build-images.sh: Debian 12 systemd image, k6 image, and the
 #      InfluxDB 1.x and Grafana stand-ins for the docker install methods)
 #   4. one pytest run: unit tests, integration tests (real k6, InfluxDB, cgroups, docker, systemd
-#      in containers), ansible-lint, ansible-test sanity and Molecule, as tests.
+#      in containers), ansible-lint, ansible-test sanity and Molecule, as tests. Sanity, lint and
+#      the Molecule scenarios on containers of their own run in the background while the serial
+#      integration tests run (tests/integration/gates.py); the slowest tests are listed at the end.
 # Extra arguments go to pytest (e.g. -k molecule, -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +20,4 @@ bash scripts/host-prereqs.sh
 bash scripts/build-images.sh
 export PATH="$PWD/.venv/bin:$PATH"
 # pytest exits 5 when it collects nothing: that is a failure here too.
-exec .venv/bin/python -m pytest tests -p no:cacheprovider -ra "$@"
+exec .venv/bin/python -m pytest tests -p no:cacheprovider -ra --durations=25 "$@"

@@ -112,8 +112,8 @@ def _endpoint_lines(endpoints):
                      "failed %s" % ("-" if share is None else "%.2f%%" % (share * 100)),
                      "p95 %s" % ("-" if p95 is None else "%.2f ms" % p95),
                      "statuses %s" % _statuses_text(endpoint.get("statuses"))))
-    heading = "worst endpoints (%d of %d):" % (len(rows), len(measured)) if len(measured) > len(rows) \
-        else "worst endpoints:"
+    heading = "endpoints, worst first (%d of %d):" % (len(rows), len(measured)) if len(measured) > len(rows) \
+        else "endpoints, worst first:"
     return [heading] + _table_lines(rows, "  ")
 
 

@@ -116,8 +116,8 @@ def test_every_playbook_passes_syntax_check(playbook, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_load_playbook_runs_the_load_scenario_and_passes(tmp_path, demo_target):
-    proc = _playbook("load.yml", _scaled(tmp_path, demo_target), tmp_path)
+def test_load_playbook_runs_the_load_scenario_passes_and_saves_a_per_endpoint_baseline(tmp_path, demo_target):
+    proc = _playbook("load.yml", _scaled(tmp_path, demo_target, scenario_run_save_baseline=True), tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     runs = _run_dirs(tmp_path)
     assert len(runs) == 1 and runs[0].startswith("load-"), runs
@@ -126,6 +126,14 @@ def test_load_playbook_runs_the_load_scenario_and_passes(tmp_path, demo_target):
     # K6_VU_SCALE=0.05 of the load profile's 50 VUs: the run really used the load scenario.
     assert verdict["hosts"]["localhost"]["requirements"]["max_vus"] == 3
     assert "VERDICT: PASSED" in proc.stdout
+    # The seed's load scenario names its requests but has no per-endpoint threshold: the sample
+    # reduction still gives every endpoint, so the baseline is per endpoint.
+    endpoints = {e["name"]: e for e in verdict["hosts"]["localhost"]["endpoints"]}
+    baseline = json.loads((tmp_path / "baselines" / "load.json").read_text())
+    assert baseline["source"] == "endpoints" and baseline["run_id"] == runs[0], baseline
+    assert "endpoint /api/tasks/" in baseline["series"], baseline["series"]
+    assert set(baseline["series"]) == {"endpoint %s" % name for name, e in endpoints.items() if e["count"]}
+    assert baseline["series"]["endpoint /api/tasks/"]["p95_ms"] == round(endpoints["/api/tasks/"]["p95_ms"], 3)
 
 
 @pytest.mark.parametrize("playbook", ["stress.yml", "spike.yml"])

@@ -27,8 +27,8 @@ def _block(text, heading):
 
 def test_failing_endpoints_come_first_then_the_slowest():
     text = verdict_table(sample_result(), host="lg1")
-    block = _block(text, "worst endpoints")
-    assert block[0] == "worst endpoints:"
+    block = _block(text, "endpoints, worst first")
+    assert block[0] == "endpoints, worst first:"
     names = [line.split()[0] for line in block[1:]]
     # /api/budgets/ fails 30, /login 3; then by p95: /slow, /api/tasks/ (/idle had no requests).
     assert names == ["/api/budgets/", "/login", "/slow", "/api/tasks/"]
@@ -45,8 +45,8 @@ def test_failing_endpoints_come_first_then_the_slowest():
 def test_only_five_endpoints_are_listed_and_the_heading_says_of_how_many():
     endpoints = [{"name": "/e%d" % n, "methods": ["GET"], "count": 10, "failed": 0, "failure_rate": 0.0,
                   "p95_ms": float(n), "statuses": {"200": 10}} for n in range(8)]
-    block = _block(verdict_table(sample_result(endpoints=endpoints, errors=[])), "worst endpoints")
-    assert block[0] == "worst endpoints (5 of 8):"
+    block = _block(verdict_table(sample_result(endpoints=endpoints, errors=[])), "endpoints, worst first")
+    assert block[0] == "endpoints, worst first (5 of 8):"
     assert [line.split()[0] for line in block[1:]] == ["/e7", "/e6", "/e5", "/e4", "/e3"]
 
 
@@ -58,7 +58,7 @@ def test_failed_requests_are_listed_by_status_with_hint_and_k6_error():
         "  30 x status 400 on /api/budgets/: %s" % error_hint(400),
         "  3 x status 0 on /login: %s (k6: dial: connection refused)" % error_hint(0),
     ]
-    assert text.index("worst endpoints") < text.index("failed requests by status") < text.index("VERDICT:")
+    assert text.index("endpoints, worst first") < text.index("failed requests by status") < text.index("VERDICT:")
 
 
 def test_at_most_ten_error_classes_and_the_rest_is_counted():
@@ -84,7 +84,7 @@ def test_nothing_extra_when_endpoints_errors_and_evaluator_are_empty_or_missing(
         base.pop(key, None)
     base.update(missing)
     text = verdict_table(base)
-    for word in ("worst endpoints", "failed requests by status", "disagree"):
+    for word in ("endpoints, worst first", "failed requests by status", "disagree"):
         assert word not in text
     # The same text as a result that never had these keys.
     plain = k6_result("thresholds_failed")
@@ -94,19 +94,19 @@ def test_nothing_extra_when_endpoints_errors_and_evaluator_are_empty_or_missing(
 
 def test_endpoints_without_requests_are_left_out():
     endpoints = [{"name": "/never/requested/", "count": 0, "failure_rate": None, "p95_ms": None}]
-    assert "worst endpoints" not in verdict_table(sample_result(endpoints=endpoints, errors=[]))
+    assert "endpoints, worst first" not in verdict_table(sample_result(endpoints=endpoints, errors=[]))
 
 
 def test_old_results_with_only_name_count_failure_rate_p95():
     # What k6_run returned before the sample stream: from the summary's name submetrics.
     text = verdict_table(k6_result("mixed_status"))
-    block = _block(text, "worst endpoints")
+    block = _block(text, "endpoints, worst first")
     assert [line.split()[0] for line in block[1:]] == ["/api/budgets/", "/api/core/projects/", "/api/tasks/"]
     assert "42 req" in block[1] and "failed 100.00%" in block[1] and "p95 47.92 ms" in block[1]
     assert "statuses -" in block[1] and "p95 -" in block[2]
     assert "failed requests by status" not in text
     # count None (a duration submetric only) is shown as unknown, not as zero.
-    passed = _block(verdict_table(k6_result("passed")), "worst endpoints")
+    passed = _block(verdict_table(k6_result("passed")), "endpoints, worst first")
     assert any(line.split()[:3] == ["create_task", "-", "req"] for line in passed)
 
 
