@@ -226,7 +226,10 @@ def test_two_load_machines_start_together_or_not_at_all_and_share_one_report(tmp
     assert sorted(verdict["hosts"]) == ["lg1", "lg2"] and verdict["verdict"] == "passed"
     root, _cases = _junit_cases(run / "junit.xml")
     assert sorted(s.get("hostname") for s in root.findall("testsuite")) == ["lg1", "lg2"]
-    assert root.get("tests") == "10"
+    thresholds = [c for c in root.iter("testcase") if not c.get("classname").endswith(".endpoints")]
+    endpoints = [c for c in root.iter("testcase") if c.get("classname").endswith(".endpoints")]
+    assert len(thresholds) == 10 and root.get("tests") == str(10 + len(endpoints))
+    assert {c.get("classname") for c in endpoints} == {"loadops.k6.smoke.lg1.endpoints", "loadops.k6.smoke.lg2.endpoints"}
     for name in ("lg1", "lg2"):
         result = json.loads((run / name / "result.json").read_text())
         assert result["testid"] == run.name and (tmp_path / ("on-" + name) / run.name / "summary.json").exists()
