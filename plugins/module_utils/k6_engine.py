@@ -273,12 +273,15 @@ class Engine(object):
         keep = {"http_req_duration"} | {key.partition("{")[0] for key in (info.get("thresholds") or {})}
         run_dir = os.path.abspath(self.plan.run_dir)
         raw = os.path.join(run_dir, samples.RAW_SAMPLES_FILE) if self.plan.samples == "keep" else None
+        reader = None
         try:
             reader = samples.PipeReader(os.path.join(run_dir, samples.SAMPLES_PIPE), samples.Reducer(keep), raw)
+            return reader.start()
         except OSError as exc:
+            if reader is not None:
+                reader.close()
             self.warn("k6's samples cannot be read (%s): no endpoints, errors or second judgement this run" % exc)
             return None
-        return reader.start()
 
     def finish_samples(self, reader):
         if reader is None:

@@ -279,3 +279,12 @@ def test_a_failing_reduction_keeps_draining_so_k6_never_blocks(tmp_path):
     writer.join(30)
     assert not writer.is_alive()
     assert reader.finish(timeout=10) is None and "RuntimeError: boom" in reader.problem
+
+
+def test_a_reader_that_cannot_start_leaves_no_pipe_behind(tmp_path):
+    path = str(tmp_path / "p")
+    reader = smp.PipeReader(path, smp.Reducer(), raw_path=str(tmp_path / "missing" / "raw.json.gz"))
+    with pytest.raises(OSError):
+        reader.start()
+    reader.close()
+    assert not os.path.exists(path)
