@@ -159,12 +159,12 @@ def parse_metric_key(key):
     return name, tags
 
 
-def _canonical_key(key):
+def canonical_key(key):
     name, tags = parse_metric_key(key)
     return name, tuple(sorted(tags.items()))
 
 
-def _metric_kind(values):
+def metric_kind(values):
     """trend, rate, counter or gauge, from the keys k6 exported for the metric."""
     if "passes" in values and "fails" in values:
         return "rate"
@@ -192,7 +192,7 @@ def _stat_key(kind, stat, values):
     return stat
 
 
-def _unit(metric_name, kind, stat):
+def unit_for(metric_name, kind, stat):
     if kind == "rate":
         return "rate"
     if kind == "counter":
@@ -215,11 +215,11 @@ def _observe(metric_key, values, stat):
     if stat is None:
         return {"stat": None, "value": None, "unit": ""}
     name, _tags = parse_metric_key(metric_key)
-    kind = _metric_kind(values)
+    kind = metric_kind(values)
     return {
         "stat": stat,
         "value": _number(values.get(_stat_key(kind, stat, values))),
-        "unit": _unit(name, kind, stat),
+        "unit": unit_for(name, kind, stat),
     }
 
 
@@ -233,7 +233,7 @@ def _metrics(summary):
 # ---------------------------------------------------------------------------------------------
 # Thresholds
 # ---------------------------------------------------------------------------------------------
-def _declared_entries(declared):
+def declared_entries(declared):
     """[(metric_key, expression, abort_on_fail)] from a script's options.thresholds object."""
     entries = []
     if not isinstance(declared, dict):
@@ -251,12 +251,6 @@ def _declared_entries(declared):
     return entries
 
 
-declared_entries = _declared_entries
-canonical_key = _canonical_key
-unit_for = _unit
-metric_kind = _metric_kind
-
-
 def _crossed(flag):
     """The export says True when the threshold was crossed; handleSummary says {"ok": bool}."""
     if isinstance(flag, dict) and "ok" in flag:
@@ -271,11 +265,11 @@ def parse_thresholds(summary, declared=None):
     ``{"threshold", "abortOnFail", ...}``); it supplies ``abort_on_fail`` (default False) and the
     order: declared thresholds first, in script order, then any others sorted by metric.
     """
-    declared_entries = _declared_entries(declared)
+    entries = declared_entries(declared)
     abort = {}
     order = {}
-    for index, (metric, expression, abort_on_fail) in enumerate(declared_entries):
-        ident = (_canonical_key(metric), expression.strip())
+    for index, (metric, expression, abort_on_fail) in enumerate(entries):
+        ident = (canonical_key(metric), expression.strip())
         abort[ident] = abort.get(ident, False) or abort_on_fail
         order.setdefault(ident, index)
 
@@ -288,7 +282,7 @@ def parse_thresholds(summary, declared=None):
                 stat = parse_threshold_expression(expression)["stat"]
             except ValueError:
                 stat = None
-            ident = (_canonical_key(metric_key), expression.strip())
+            ident = (canonical_key(metric_key), expression.strip())
             results.append(
                 {
                     "metric": metric_key,

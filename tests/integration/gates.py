@@ -96,7 +96,6 @@ class _Gate(object):
 
 
 _gates: Dict[str, _Gate] = {}
-_queue: List[str] = []
 _stopping = threading.Event()
 
 
@@ -105,7 +104,6 @@ def start_queue(names) -> None:
     wanted = [name for name in ORDER if name in set(names) and name not in _gates]
     for name in wanted:
         _gates[name] = _Gate(name)
-    _queue.extend(wanted)
 
     def work():
         for name in wanted:
