@@ -288,3 +288,10 @@ def test_a_reader_that_cannot_start_leaves_no_pipe_behind(tmp_path):
         reader.start()
     reader.close()
     assert not os.path.exists(path)
+
+
+def test_a_rate_counts_every_non_zero_value_as_true_like_k6():
+    series = smp.Series("r", (), keep=False)
+    for seq, value in enumerate([0, 1, -1, 0.5, 0]):
+        series.add(value, seq)
+    assert ev.stat_value("rate", [series], "rate", 0) == 3 / 5.0  # k6's RateSink: s.Value != 0
