@@ -168,9 +168,9 @@ def _endpoint_cases(suite, classname, host, entry):
     return tests, failures, skipped
 
 
-def _host_suite(root, doc, host, entry):
+def _host_suite(root, doc, host, entry, title=None):
     scenario = doc.get("scenario") or "k6"
-    suite = ET.SubElement(root, "testsuite", name="%s on %s" % (scenario, host), hostname=host,
+    suite = ET.SubElement(root, "testsuite", name="%s on %s" % (scenario, title or host), hostname=host,
                           timestamp=doc.get("started_at") or "", time=_seconds(entry.get("duration_s")))
     props = ET.SubElement(suite, "properties")
     for key, value in (("run_id", doc.get("run_id")), ("verdict", entry.get("verdict")), ("k6_rc", entry.get("rc")),
@@ -191,6 +191,10 @@ def _host_suite(root, doc, host, entry):
             error.text = str(entry.get("msg") or "")
     counts = _endpoint_cases(suite, classname + ".endpoints", host, entry)
     tests, failures = tests + counts[0], failures + counts[1]
+    if entry.get("local_thresholds"):
+        ET.SubElement(suite, "system-out").text = "this machine's own samples (the run is judged on all machines'): " + \
+            "; ".join("%s %s %s, observed %s" % (t.get("metric"), t.get("expression"), "held" if t.get("passed") else "crossed",
+                                                 format_observed(t.get("observed"))) for t in entry["local_thresholds"])
     generator = entry.get("generator") or {}
     if generator.get("saturated"):
         ET.SubElement(suite, "system-err").text = "load generator saturated: " + "; ".join(generator.get("reasons") or [])
@@ -238,8 +242,21 @@ def junit_xml(doc):
         raise AnsibleFilterError("junit_xml expects the document of loadops.k6.run_verdict (with 'hosts')")
     root = ET.Element("testsuites", name="loadops.k6 %s" % (doc.get("run_id") or ""))
     totals = [0, 0, 0]
+    fleet = bool(doc.get("distribution"))
+    if fleet:
+        # The global verdict first: thresholds and endpoints over every machine's samples.
+        hosts = doc["hosts"]
+        entry = {"verdict": doc.get("verdict"), "thresholds": doc.get("thresholds") or [],
+                 "endpoints": doc.get("endpoints") or [], "rc": None, "msg": doc.get("reason") or "",
+                 "duration_s": max([as_number((h or {}).get("duration_s")) or 0 for h in hosts.values()] or [0])}
+        for i, count in enumerate(_host_suite(root, doc, "fleet", entry, title="all %d load machines" % len(hosts))):
+            totals[i] += count
     for host in sorted(doc["hosts"]):
-        for i, count in enumerate(_host_suite(root, doc, host, doc["hosts"][host] or {})):
+        entry = doc["hosts"][host] or {}
+        if fleet:
+            # Each machine's own numbers are detail: they neither pass nor fail the run.
+            entry = dict(entry, thresholds=[], endpoints=[], local_thresholds=entry.get("thresholds") or [])
+        for i, count in enumerate(_host_suite(root, doc, host, entry)):
             totals[i] += count
     regression = doc.get("regression")
     if isinstance(regression, dict) and regression.get("rows"):

@@ -92,6 +92,9 @@ def run_judgement(doc, host, result=None, run_id="", results_dir="", fail_on_thr
     if doc.get("outcome") == "passed":
         return {"passed": True, "reason": ""}
     where = "run %s; results in %s" % (run_id or doc.get("run_id") or "", results_dir)
+    if doc.get("distribution") and not is_accepted(doc.get("verdict"), fail_on_thresholds):
+        return {"passed": False, "reason": "%s: the test on all %d load machines ended %s: %s (%s)" % (
+            host, len(doc.get("hosts") or {}), normalize(doc.get("verdict")), doc.get("reason") or "", where)}
     entry = (doc.get("hosts") or {}).get(host)
     if isinstance(entry, dict):
         verdict = normalize(entry.get("verdict"))

@@ -55,6 +55,17 @@ options:
     description: Whether regressions fail the run.
     type: bool
     default: true
+  fleet:
+    description:
+      - For a test run on several load machines at once (a fleet run), what the role knows about it as a whole -
+        C(distribution) (C(mode), C(sequence), each machine's C(segment)), C(start) (when each machine
+        was resumed, the skew) and C(judged), the result of M(loadops.k6.k6_merge) on all machines' samples.
+      - When given, the run's C(verdict) is the fleet's. It is C(script_error) or C(config_error) when a machine
+        had one; C(incomplete) when a machine did not finish its share (lost, killed, out of memory,
+        timed out, stopped); C(aborted) or C(script_failed) when the script gave up; otherwise
+        C(thresholds_failed) or C(passed) as the thresholds judged on all samples say. Each machine's own
+        verdict (judged on its own samples) stays in C(hosts) as detail.
+    type: dict
 author:
   - loadops.k6 developers (@loadops)
 """
@@ -88,10 +99,18 @@ _value:
       type: dict
     grafana_url: {description: "Link to the run in Grafana, or empty.", type: str}
     regression: {description: "The regression check, or null.", type: dict}
+    thresholds: {description: "Fleet runs: every threshold judged on all machines' samples.", type: list, returned: fleet runs}
+    metrics: {description: "Fleet runs: the whole test's headline numbers.", type: dict, returned: fleet runs}
+    checks: {description: "Fleet runs: passed and failed checks over all machines, and the list.", type: dict, returned: fleet runs}
+    endpoints: {description: "Fleet runs: per endpoint over all machines.", type: list, returned: fleet runs}
+    errors: {description: "Fleet runs: failed requests by endpoint and status over all machines.", type: list, returned: fleet runs}
+    distribution: {description: "Fleet runs: C(mode), C(sequence) and each machine's C(segment).", type: dict, returned: fleet runs}
+    start: {description: "Fleet runs: C(at) (the agreed instant), C(skew_ms), each machine's C(resumed_at).", type: dict,
+            returned: fleet runs}
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.loadops.k6.plugins.module_utils.verdicts import is_accepted, normalize, worst
+from ansible_collections.loadops.k6.plugins.module_utils.verdicts import fleet_verdict, is_accepted, normalize, worst
 
 
 def _host_entry(result):
@@ -115,17 +134,68 @@ def _host_entry(result):
     }
 
 
+def _fleet_part(fleet, hosts):
+    judged = fleet.get("judged") if isinstance(fleet.get("judged"), dict) else {}
+    thresholds = [t for t in judged.get("thresholds") or [] if isinstance(t, dict)]
+    checks = [c for c in judged.get("checks") or [] if isinstance(c, dict)]
+    part = {
+        "thresholds": thresholds,
+        "metrics": dict(judged.get("metrics") or {}),
+        "checks": {"passed": sum(int(c.get("passes") or 0) for c in checks),
+                   "failed": sum(int(c.get("fails") or 0) for c in checks), "list": checks},
+        "endpoints": list(judged.get("endpoints") or []),
+        "errors": list(judged.get("errors") or []),
+        "samples": judged.get("samples", 0),
+        "merged": list(judged.get("merged") or []),
+        "missing": dict(judged.get("missing") or {}),
+        "distribution": dict(fleet.get("distribution") or {}),
+        "start": dict(fleet.get("start") or {}),
+    }
+    # A machine without samples cannot be judged with the others: the run did not get all its data.
+    held = all(t.get("passed") is not False for t in thresholds)
+    verdicts = [entry["verdict"] for entry in hosts.values()]
+    if part["missing"] and all(v in ("passed", "thresholds_failed") for v in verdicts):
+        verdicts.append("error")
+    verdict = fleet_verdict(verdicts, held)
+    part["reason"] = _fleet_reason(verdict, hosts, part, thresholds)
+    return verdict, part
+
+
+def _fleet_reason(verdict, hosts, part, thresholds):
+    """One sentence: why the fleet's verdict is what it is."""
+    problem = part["start"].get("problem")
+    if problem:
+        return "the load machines did not start: %s" % problem
+    others = ["%s %s%s" % (h, e["verdict"], (": " + e["msg"]) if e.get("msg") else "")
+              for h, e in hosts.items() if e["verdict"] not in ("passed", "thresholds_failed")]
+    if part["missing"]:
+        others += ["%s: %s" % (h, why) for h, why in sorted(part["missing"].items())]
+    if verdict not in ("passed", "thresholds_failed"):
+        return "; ".join(others) or verdict
+    crossed = ["%s %s" % (t.get("metric"), t.get("expression")) for t in thresholds if t.get("passed") is False]
+    if crossed:
+        return "crossed on all machines' samples: %s" % ", ".join(crossed)
+    return "every threshold held on all %d machines' samples (%d samples)" % (len(hosts), part["samples"] or 0)
+
+
 def run_verdict(results, run_id, scenario="", started_at="", ended_at="", grafana_url="", regression=None,
-                fail_on_thresholds=True, fail_on_regression=True):
+                fail_on_thresholds=True, fail_on_regression=True, fleet=None):
     if not isinstance(results, dict):
         raise AnsibleFilterError("run_verdict expects a mapping of host name to k6_run result, got %s"
                                  % type(results).__name__)
+    if fleet is not None and not isinstance(fleet, dict):
+        raise AnsibleFilterError("run_verdict's fleet must be a mapping (distribution, start, judged), got %s"
+                                 % type(fleet).__name__)
     hosts = {str(name): _host_entry(results[name]) for name in sorted(results, key=str)}
-    verdict = worst(entry["verdict"] for entry in hosts.values())
+    part = {}
+    if fleet:
+        verdict, part = _fleet_part(fleet, hosts)
+    else:
+        verdict = worst(entry["verdict"] for entry in hosts.values())
     accepted = is_accepted(verdict, fail_on_thresholds)
     regressed = bool(regression and regression.get("regressions"))
     outcome = "passed" if accepted and not (regressed and fail_on_regression) else "failed"
-    return {
+    doc = {
         "run_id": run_id,
         "scenario": scenario,
         "started_at": started_at,
@@ -136,6 +206,8 @@ def run_verdict(results, run_id, scenario="", started_at="", ended_at="", grafan
         "grafana_url": grafana_url or "",
         "regression": regression or None,
     }
+    doc.update(part)
+    return doc
 
 
 class FilterModule(object):

@@ -21,10 +21,13 @@ description:
   - Then the verdict, the load generator's health and the artifact paths (summary, report, log,
     reduction).
   - Missing or empty C(endpoints), C(errors) and C(evaluator) (results of older versions) print nothing.
+  - Given the document of P(loadops.k6.run_verdict#filter) of a fleet run (it has C(distribution)), the
+    table is the whole test's, judged on all machines' samples, then one line per machine (its own
+    verdict, segment, start offset and requests).
 positional: _input
 options:
   _input:
-    description: The registered result of M(loadops.k6.k6_run).
+    description: The registered result of M(loadops.k6.k6_run), or a fleet run's document.
     type: dict
     required: true
   host:
@@ -168,9 +171,41 @@ def _totals_lines(result):
     return lines
 
 
+def _fleet_lines(doc):
+    start = doc.get("start") or {}
+    distribution = doc.get("distribution") or {}
+    segments = distribution.get("hosts") or {}
+    lines = ["load machines (%s%s; start skew %s):" % (
+        distribution.get("mode") or "?", (", sequence " + distribution["sequence"]) if distribution.get("sequence") else "",
+        "%.1f ms" % start["skew_ms"] if start.get("skew_ms") is not None else "-")]
+    for host in sorted(doc.get("hosts") or {}):
+        entry = doc["hosts"][host] or {}
+        resumed = (start.get("hosts") or {}).get(host) or {}
+        late = resumed.get("late_ms")
+        lines.append("  %s: %s, segment %s, started %s, %s requests%s" % (
+            host, entry.get("verdict"), (segments.get(host) or {}).get("segment") or "whole script",
+            "%+.1f ms" % late if late is not None else "-", (entry.get("metrics") or {}).get("requests", "-"),
+            (" - " + entry["msg"]) if entry.get("verdict") not in ("passed", "thresholds_failed") and entry.get("msg") else ""))
+    return lines
+
+
+def _fleet_table(doc, host):
+    result = {"testid": doc.get("run_id"), "thresholds": doc.get("thresholds"), "checks": (doc.get("checks") or {}).get("list"),
+              "metrics": doc.get("metrics"), "endpoints": doc.get("endpoints"), "errors": doc.get("errors")}
+    title = "k6 run %s on %s" % (doc.get("run_id", "?"), host or "all %d load machines" % len(doc.get("hosts") or {}))
+    lines = [title, "=" * len(title)] + _threshold_lines(result) + _totals_lines(result)
+    lines += _endpoint_lines(result.get("endpoints") or [])
+    lines += _error_lines(result.get("errors") or [])
+    lines += _fleet_lines(doc)
+    lines.append("VERDICT: %s (all load machines' samples) - %s" % (str(doc.get("verdict") or "error").upper(), doc.get("reason", "")))
+    return "\n".join(lines)
+
+
 def verdict_table(result, host=""):
     if not isinstance(result, dict):
         raise AnsibleFilterError("verdict_table expects the registered result of loadops.k6.k6_run, got %s" % type(result).__name__)
+    if "hosts" in result and result.get("distribution"):
+        return _fleet_table(result, host)
     title = "k6 run %s%s" % (result.get("testid", "?"), (" on %s" % host) if host else "")
     lines = [title, "=" * len(title)] + _threshold_lines(result) + _totals_lines(result)
     lines += _endpoint_lines(result.get("endpoints") or [])

@@ -111,6 +111,9 @@ RUN_OPTIONS = (
     ("summary_trend_stats", lambda stats: ["--summary-trend-stats", ",".join(stats)]),
     ("execution_segment", flag("--execution-segment")),
     ("execution_segment_sequence", flag("--execution-segment-sequence")),
+    ("paused", switch("--paused")),
+    ("no_setup", switch("--no-setup")),
+    ("no_teardown", switch("--no-teardown")),
 )
 
 

@@ -215,7 +215,8 @@ class Engine(object):
         return cmdlib.build_run_argv(
             self.runner.argv0, plan.script, quiet=True, address=plan.api_address, tags=plan.tags, outputs=outputs,
             summary_export=os.path.abspath(artifacts["summary"]), summary_trend_stats=plan.summary_trend_stats,
-            execution_segment=plan.execution_segment, execution_segment_sequence=plan.execution_segment_sequence)
+            execution_segment=plan.execution_segment, execution_segment_sequence=plan.execution_segment_sequence,
+            paused=plan.paused, no_setup=plan.no_setup, no_teardown=plan.no_teardown)
 
     def supervise(self, info):
         """k6 runs: (Outcome, artifacts, cmd for humans)."""

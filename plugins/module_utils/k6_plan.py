@@ -65,6 +65,8 @@ Plan = collections.namedtuple("Plan", [
     "lease_file", "lease_ttl",  # the controller's lease: k6 stops when it is not renewed
     "check_mode",
     "samples",           # reduce | keep | off: k6's sample stream reduced (k6_samples), raw kept too, or neither
+    "paused",            # fleet runs: k6 starts paused (REST API needed), loadops.k6.k6_control resumes it
+    "no_setup", "no_teardown",  # fleet runs: setup() runs once through the REST API, teardown() on one machine
 ])
 
 SAMPLE_MODES = ("reduce", "keep", "off")
@@ -226,6 +228,9 @@ def validate(params, check_mode=False, now=None, rand=random):
     samples = params.get("samples") or "reduce"
     if samples not in SAMPLE_MODES:
         raise RunError("samples %r is not known; use one of %s" % (samples, ", ".join(SAMPLE_MODES)))
+    paused = params.get("paused") is True
+    if paused and not params.get("api_address"):
+        raise RunError("paused=true needs api_address (k6 is resumed through its REST API, e.g. 127.0.0.1:6565)")
     secrets = set(cmdlib.secret_values(env, outputs)) | {str(v) for v in secret_env.values() if v not in (None, "")}
     return Plan(
         script=os.path.abspath(params["script"]), script_given=params["script"], runner=runner,
@@ -240,4 +245,5 @@ def validate(params, check_mode=False, now=None, rand=random):
         results_dir=results_dir, run_dir=run_dir,
         html_report=params.get("html_report", True) is not False,
         secret_env=secret_env, secrets=frozenset(secrets), run_as_user=params.get("run_as_user") or None,
-        lease_file=lease_file, lease_ttl=lease_ttl, check_mode=bool(check_mode), samples=samples)
+        lease_file=lease_file, lease_ttl=lease_ttl, check_mode=bool(check_mode), samples=samples,
+        paused=paused, no_setup=params.get("no_setup") is True, no_teardown=params.get("no_teardown") is True)

@@ -24,6 +24,7 @@ SEVERITY = (
     "k6_error",
     "timeout",
     "interrupted",
+    "incomplete",         # a fleet run lost a load machine mid-run; never returned by k6_run
     "script_failed",
     "aborted",
     "thresholds_failed",
@@ -31,7 +32,12 @@ SEVERITY = (
 )
 
 # What loadops.k6.k6_run can return.
-MODULE_VERDICTS = tuple(v for v in SEVERITY if v != "error")
+MODULE_VERDICTS = tuple(v for v in SEVERITY if v not in ("error", "incomplete"))
+
+# A fleet machine with one of these did not deliver all of its share of the test.
+LOST = ("error", "oom_killed", "k6_error", "timeout", "interrupted")
+# ... and with one of these the script or its configuration is at fault (on every machine alike).
+BROKEN = ("script_error", "config_error")
 
 
 def normalize(verdict):
@@ -43,6 +49,30 @@ def worst(verdicts):
     """The most serious of several verdicts; 'error' for none at all."""
     known = [normalize(v) for v in verdicts]
     return min(known, key=SEVERITY.index) if known else "error"
+
+
+def fleet_verdict(host_verdicts, thresholds_passed):
+    """The verdict of one test run on several machines. A broken script or configuration first; a
+    machine that did not finish its share (killed, out of memory, timed out, lost) makes the run
+    ``incomplete``; then a script that gave up (an abort on one machine stops the others, which end
+    ``interrupted``); a run stopped everywhere is ``interrupted``; otherwise the thresholds judged on
+    all samples decide."""
+    known = [normalize(v) for v in host_verdicts]
+    if not known:
+        return "error"
+    broken = [v for v in known if v in BROKEN]
+    if broken:
+        return worst(broken)
+    if any(v in LOST and v != "interrupted" for v in known):
+        return "incomplete"
+    gave_up = [v for v in known if v in ("script_failed", "aborted")]
+    if gave_up:
+        return worst(gave_up)
+    if all(v == "interrupted" for v in known):
+        return "interrupted"
+    if "interrupted" in known:
+        return "incomplete"
+    return "passed" if thresholds_passed else "thresholds_failed"
 
 
 def is_accepted(verdict, fail_on_thresholds=True):

@@ -148,6 +148,14 @@ finished:
   returned: always
   type: bool
   sample: false
+verdict:
+  description:
+    - The verdict in the finished job's result (M(loadops.k6.k6_run)'s), or null when it has none; a
+      fleet run stops its other machines when one ends early with a verdict other than C(passed) or
+      C(thresholds_failed).
+  returned: when O(jid) is given and the job has finished with its status file in place
+  type: str
+  sample: interrupted
 results_file:
   description: The job's status file.
   returned: when O(jid) is given
@@ -219,7 +227,10 @@ def job_status(async_dir, jid):
     # async_wrapper writes {"started": 1, "finished": 0} first and the module's own result
     # (without "started") at the end.
     finished = "started" not in data or bool(data.get("finished"))
-    return dict(status, job_found=True, finished=finished)
+    status = dict(status, job_found=True, finished=finished)
+    if finished:
+        status["verdict"] = data.get("verdict")
+    return status
 
 
 def lease_files(path):

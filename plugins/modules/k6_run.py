@@ -178,6 +178,24 @@ options:
   execution_segment_sequence:
     description: All runners' segment points, for example V(0,1/3,2/3,1). Required with O(execution_segment).
     type: str
+  paused:
+    description:
+      - Start k6 paused (C(--paused)); it waits, VUs initialized, until resumed through its REST API
+        (M(loadops.k6.k6_control) with C(action=resume)). Needs O(api_address).
+      - For fleet runs, where every load machine starts at one agreed instant. The O(timeout) counts
+        from the start, the paused time included.
+    type: bool
+    default: false
+  no_setup:
+    description:
+      - Do not run the script's C(setup()) (C(--no-setup)). In a fleet run setup runs once, through one
+        machine's REST API, and its data is handed to the others.
+    type: bool
+    default: false
+  no_teardown:
+    description: Do not run the script's C(teardown()) (C(--no-teardown)); a fleet run tears down on one machine only.
+    type: bool
+    default: false
   api_address:
     description:
       - Address of k6's REST API as C(HOST:PORT), for example V(127.0.0.1:6565). The empty string
@@ -397,6 +415,9 @@ ARGUMENT_SPEC = dict(
     fail_on_thresholds=dict(type="bool", default=True),
     execution_segment=dict(type="str"),
     execution_segment_sequence=dict(type="str"),
+    paused=dict(type="bool", default=False),
+    no_setup=dict(type="bool", default=False),
+    no_teardown=dict(type="bool", default=False),
     api_address=dict(type="str", default=""),
     timeout=dict(type="float"),
     results_dir=dict(type="path", default="/var/lib/loadops/results"),
