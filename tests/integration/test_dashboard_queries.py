@@ -300,8 +300,8 @@ def all_queries(influx: Influxd, dashboard: dict, selection: Dict[str, object]) 
 
 
 SELECTIONS = {
-    "all scenarios, all endpoints": {"scenario": [ALL], "name": [ALL]},
-    "smoke, two endpoints": {"scenario": ["smoke"], "name": [BROKEN_ENDPOINT, "/"]},
+    "all scenarios, all endpoints": {"load_generator": [ALL], "scenario": [ALL], "name": [ALL]},
+    "smoke, two endpoints": {"load_generator": [ALL], "scenario": ["smoke"], "name": [BROKEN_ENDPOINT, "/"]},
 }
 
 
@@ -329,13 +329,15 @@ def test_expansion_matches_grafana_for_multi_value_all_and_regex_forms():
 
 def test_variable_queries_list_the_runs_scenarios_and_endpoints(k6_data, provisioned):
     dashboard = provisioned["dashboard"]
-    options = variable_options(k6_data, dashboard, {"testid": FAULTY_RUN, "scenario": [ALL], "name": [ALL]})
+    options = variable_options(k6_data, dashboard, {"testid": FAULTY_RUN, "load_generator": [ALL], "scenario": [ALL], "name": [ALL]})
     assert {FAULTY_RUN, CLEAN_RUN} <= set(options["testid"])
     assert options["scenario"] == ["smoke"]
     assert set(options["name"]) == ALL_NAMES
-    narrowed = variable_options(k6_data, dashboard, {"testid": FAULTY_RUN, "scenario": ["smoke"], "name": [ALL]})
+    narrowed = variable_options(k6_data, dashboard, {"testid": FAULTY_RUN, "load_generator": [ALL], "scenario": ["smoke"],
+                                                     "name": [ALL]})
     assert set(narrowed["name"]) == ALL_NAMES
-    nothing = variable_options(k6_data, dashboard, {"testid": "no-such-run", "scenario": [ALL], "name": [ALL]})
+    nothing = variable_options(k6_data, dashboard, {"testid": "no-such-run", "load_generator": [ALL], "scenario": [ALL],
+                                                    "name": [ALL]})
     assert nothing["scenario"] == [] and nothing["name"] == []
 
 
@@ -353,7 +355,8 @@ def test_every_panel_query_returns_data_for_the_faulty_run(k6_data, provisioned,
 
 
 def test_every_panel_query_is_empty_for_an_unknown_run(k6_data, provisioned):
-    answers = all_queries(k6_data, provisioned["dashboard"], {"testid": "no-such-run", "scenario": [ALL], "name": [ALL]})
+    nothing = {"testid": "no-such-run", "load_generator": [ALL], "scenario": [ALL], "name": [ALL]}
+    answers = all_queries(k6_data, provisioned["dashboard"], nothing)
     assert answers and all(not result.get("series") for result in answers.values())
 
 
@@ -375,7 +378,7 @@ def _column(result, name) -> list:
 
 def test_panels_tell_the_faulty_run_from_the_clean_one(k6_data, provisioned):
     dashboard = provisioned["dashboard"]
-    everything = {"scenario": [ALL], "name": [ALL]}
+    everything = {"load_generator": [ALL], "scenario": [ALL], "name": [ALL]}
     faulty = all_queries(k6_data, dashboard, dict(everything, testid=FAULTY_RUN))
     clean = all_queries(k6_data, dashboard, dict(everything, testid=CLEAN_RUN))
 
@@ -396,7 +399,7 @@ def test_panels_tell_the_faulty_run_from_the_clean_one(k6_data, provisioned):
 
 
 def test_panel_values_are_consistent(k6_data, provisioned):
-    answers = all_queries(k6_data, provisioned["dashboard"], {"testid": FAULTY_RUN, "scenario": ["smoke"],
+    answers = all_queries(k6_data, provisioned["dashboard"], {"testid": FAULTY_RUN, "load_generator": [ALL], "scenario": ["smoke"],
                                                               "name": [BROKEN_ENDPOINT, "/"]})
     percentiles = _answer(answers, "Response time p50")
     rows = list(zip(_column(percentiles, "p50"), _column(percentiles, "p95"), _column(percentiles, "p99")))
@@ -404,7 +407,7 @@ def test_panel_values_are_consistent(k6_data, provisioned):
     for p50, p95, p99 in rows:
         if p50 is not None:
             assert p50 <= p95 <= p99, (p50, p95, p99)
-    vus = [value for value in _column(_answer(answers, "Active VUs"), "max") if value is not None]
+    vus = [value for value in _column(_answer(answers, "Active VUs"), "sum") if value is not None]
     assert max(vus) == 1  # smoke: one VU
     endpoints = {tags["name"] for tags in _tags(_answer(answers, "Endpoints over the selected range"))}
     assert endpoints == {BROKEN_ENDPOINT, "/"}  # the endpoint variable filters

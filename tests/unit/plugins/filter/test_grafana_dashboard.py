@@ -342,9 +342,31 @@ def test_every_query_panel_and_target_of_our_dashboard_names_its_datasource():
             assert target["datasource"] == EXPECTED_REF, (panel["title"], target["refId"])
             assert target["rawQuery"] is True and target["query"].startswith(("SELECT", "SHOW")), panel["title"]
     names = [v["name"] for v in out["templating"]["list"]]
-    assert names == ["testid", "scenario", "name"]
+    assert names == ["testid", "load_generator", "scenario", "name"]
     for var in out["templating"]["list"]:
         assert var["datasource"] == EXPECTED_REF
+
+
+def test_every_panel_target_of_our_dashboard_filters_by_load_generator():
+    for panel in panels_of(load_ours()):
+        for target in panel.get("targets", []):
+            query = target["query"]
+            assert "\"testid\" = '$testid' AND \"load_generator\" =~ /^$load_generator$/" in query, (panel["title"], target["refId"])
+    variable = next(v for v in load_ours()["templating"]["list"] if v["name"] == "load_generator")
+    assert (variable["multi"], variable["includeAll"], variable["allValue"]) == (True, True, ".*")
+    assert variable["current"]["value"] == ["$__all"]
+    assert "WITH KEY = \"load_generator\" WHERE \"testid\" = '$testid'" in variable["query"]
+
+
+def test_gauges_are_summed_over_load_generators_from_each_ones_last_value():
+    vus = next(p for p in load_ours()["panels"] if p["title"] == "Active VUs")
+    for target in vus["targets"]:
+        query = target["query"]
+        assert query.startswith('SELECT sum("last") FROM (SELECT last("value") FROM "%s" ' % target["alias"]), query
+        assert 'GROUP BY time($__interval), "load_generator" fill(none)) WHERE $timeFilter' in query
+    per_machine = next(p for p in load_ours()["panels"] if p["title"] == "Requests per load generator")
+    assert per_machine["targets"][0]["query"].endswith('GROUP BY time($__interval), "load_generator" fill(0)')
+    assert per_machine["targets"][0]["alias"] == "$tag_load_generator"
 
 
 def test_our_dashboard_panels_do_not_overlap():
