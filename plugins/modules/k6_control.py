@@ -207,13 +207,13 @@ late_ms:
 
 import ipaddress
 import json
-import os
 import socket
 import time
 import urllib.error
 import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.loadops.k6.plugins.module_utils.k6_jobs import read_job
 
 # lib/execution.go in k6 v1.1.0: `type ExecutionStatus uint32`, the constants in iota order.
 EXECUTION_STATUS = {
@@ -269,22 +269,12 @@ def parse_address(value):
 
 def job_status(async_dir, jid):
     """(finished, job_result) of the async job, read as ansible.builtin.async_status (and k6_lease) reads it."""
-    results_file = os.path.join(os.path.expanduser(async_dir), jid)
-    try:
-        with open(results_file) as handle:
-            text = handle.read()
-    except FileNotFoundError:
+    results_file, found, finished, result = read_job(async_dir, jid)
+    if not found:
         return True, {"msg": "the job's status file %s is gone" % results_file, "verdict": None}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        return False, None  # not written yet (or mid-write): the job runs
-    # async_wrapper writes {"started": 1, "finished": 0} first and the module's own result at the end.
-    if "started" in data and not data.get("finished"):
+    if not finished:
         return False, None
-    return True, {"msg": data.get("msg"), "verdict": data.get("verdict")}
+    return True, {"msg": result.get("msg"), "verdict": result.get("verdict")}
 
 
 def status_attributes(document):

@@ -184,12 +184,12 @@ remaining:
   sample: []
 """
 
-import json
 import os
 import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.loadops.k6.plugins.module_utils.k6_jobs import read_job
 
 
 def renew_lease(path, check_mode=False, now=None):
@@ -210,26 +210,11 @@ def renew_lease(path, check_mode=False, now=None):
 
 def job_status(async_dir, jid):
     """The async job's state, read as ansible.builtin.async_status reads it."""
-    results_file = os.path.join(async_dir, jid)
-    status = {"ansible_job_id": jid, "results_file": results_file, "started": True}
-    try:
-        with open(results_file) as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return dict(status, job_found=False, finished=True)
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        # Not written yet (or mid-write): the job runs, as async_status also says.
-        return dict(status, job_found=True, finished=False)
-    # async_wrapper writes {"started": 1, "finished": 0} first and the module's own result
-    # (without "started") at the end.
-    finished = "started" not in data or bool(data.get("finished"))
-    status = dict(status, job_found=True, finished=finished)
-    if finished:
-        status["verdict"] = data.get("verdict")
+    results_file, found, finished, result = read_job(async_dir, jid)
+    status = {"ansible_job_id": jid, "results_file": results_file, "started": True, "job_found": found,
+              "finished": finished}
+    if found and finished:
+        status["verdict"] = result.get("verdict")
     return status
 
 
