@@ -100,7 +100,9 @@ def test_memory_hog_is_oom_killed_and_reported_as_verdict_oom(base_args):
     assert result["verdict"] == "oom_killed", (result["msg"], result["rc"])
     gen = result["generator"]
     assert gen["oom_killed"] is True and gen["memory_limit_bytes"] == 96 * MiB
-    assert gen["memory_peak_bytes"] <= 96 * MiB
+    # The kernel's high-water mark may pass the limit by a page or a charge batch (seen: +4 KiB on
+    # cgroup v1 once) before the OOM killer acts.
+    assert 90 * MiB <= gen["memory_peak_bytes"] <= 96 * MiB + 256 * 1024
     assert gen["saturated"] is True and "OOM" in gen["reasons"][0]
 
 
