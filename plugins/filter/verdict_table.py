@@ -189,13 +189,17 @@ def _fleet_lines(doc):
     return lines
 
 
+def _head_lines(result, title):
+    """Title, thresholds, totals, worst endpoints and failed requests: one machine's or the fleet's."""
+    lines = [title, "=" * len(title)] + _threshold_lines(result) + _totals_lines(result)
+    return lines + _endpoint_lines(result.get("endpoints") or []) + _error_lines(result.get("errors") or [])
+
+
 def _fleet_table(doc, host):
     result = {"testid": doc.get("run_id"), "thresholds": doc.get("thresholds"), "checks": (doc.get("checks") or {}).get("list"),
               "metrics": doc.get("metrics"), "endpoints": doc.get("endpoints"), "errors": doc.get("errors")}
-    title = "k6 run %s on %s" % (doc.get("run_id", "?"), host or "all %d load machines" % len(doc.get("hosts") or {}))
-    lines = [title, "=" * len(title)] + _threshold_lines(result) + _totals_lines(result)
-    lines += _endpoint_lines(result.get("endpoints") or [])
-    lines += _error_lines(result.get("errors") or [])
+    lines = _head_lines(result, "k6 run %s on %s" % (
+        doc.get("run_id", "?"), host or "all %d load machines" % len(doc.get("hosts") or {})))
     lines += _fleet_lines(doc)
     lines.append("VERDICT: %s (all load machines' samples) - %s" % (str(doc.get("verdict") or "error").upper(), doc.get("reason", "")))
     return "\n".join(lines)
@@ -206,10 +210,7 @@ def verdict_table(result, host=""):
         raise AnsibleFilterError("verdict_table expects the registered result of loadops.k6.k6_run, got %s" % type(result).__name__)
     if "hosts" in result and result.get("distribution"):
         return _fleet_table(result, host)
-    title = "k6 run %s%s" % (result.get("testid", "?"), (" on %s" % host) if host else "")
-    lines = [title, "=" * len(title)] + _threshold_lines(result) + _totals_lines(result)
-    lines += _endpoint_lines(result.get("endpoints") or [])
-    lines += _error_lines(result.get("errors") or [])
+    lines = _head_lines(result, "k6 run %s%s" % (result.get("testid", "?"), (" on %s" % host) if host else ""))
     lines += _evaluator_lines(result.get("evaluator"))
     gen = result.get("generator") or {}
     if gen:
