@@ -94,6 +94,17 @@ options:
         V(~/.ansible_async).
     type: path
     default: ~/.ansible_async
+  lease_file:
+    description:
+      - The run's lease file (M(loadops.k6.k6_run) O(loadops.k6.k6_run#module:lease_file)). While this
+        module runs, it renews the lease every second, so a start that waits on slow machines (VUs to
+        initialize, a long C(setup) function, the agreed instant) does not outlast
+        O(loadops.k6.k6_run#module:lease_ttl). It never creates the file, and stops renewing when the
+        file is gone (the lease was dropped).
+      - The renewals end with the module - at its O(timeout) at the latest, or with V(resume) just after
+        O(at) - so a controller that is gone keeps a run alive that long at most.
+      - Not renewed in check mode.
+    type: path
 notes:
   - k6 status numbers (C(lib.ExecutionStatus) in k6 v1.1.0) - 0 Created, 1 InitVUs, 2 InitExecutors,
     3 InitDone, 4 PausedBeforeRun, 5 Started, 6 Setup, 7 Running, 8 Teardown, 9 Ended, 10 Interrupted.
@@ -213,7 +224,7 @@ import urllib.error
 import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.loadops.k6.plugins.module_utils.k6_jobs import read_job
+from ansible_collections.loadops.k6.plugins.module_utils.k6_jobs import LeaseKeeper, read_job
 
 # lib/execution.go in k6 v1.1.0: `type ExecutionStatus uint32`, the constants in iota order.
 EXECUTION_STATUS = {
@@ -520,11 +531,14 @@ def main():
             at=dict(type="float"),
             jid=dict(type="str"),
             async_dir=dict(type="path", default="~/.ansible_async"),
+            lease_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     try:
-        module.exit_json(**K6Control(module.params, check_mode=module.check_mode).run())
+        with LeaseKeeper(None if module.check_mode else module.params["lease_file"]):
+            result = K6Control(module.params, check_mode=module.check_mode).run()
+        module.exit_json(**result)
     except ControlError as exc:
         module.fail_json(msg=exc.msg, **exc.result)
 

@@ -189,23 +189,7 @@ import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.loadops.k6.plugins.module_utils.k6_jobs import read_job
-
-
-def renew_lease(path, check_mode=False, now=None):
-    """(renewed, age in seconds before this renewal or None). Never creates the file."""
-    now = time.time() if now is None else now
-    try:
-        age = max(0.0, now - os.stat(path).st_mtime)
-    except FileNotFoundError:
-        return False, None
-    if check_mode:
-        return False, round(age, 3)
-    try:
-        os.utime(path, (now, now))
-    except FileNotFoundError:  # removed between the stat and the touch: the run has ended
-        return False, round(age, 3)
-    return True, round(age, 3)
+from ansible_collections.loadops.k6.plugins.module_utils.k6_jobs import read_job, renew_lease
 
 
 def job_status(async_dir, jid):

@@ -10,6 +10,7 @@ local connection, stand for two load machines so that their tasks run in paralle
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -84,6 +85,9 @@ def test_two_k6_start_in_sync_with_setup_run_once_and_its_data_on_both(tmp_path,
     cases.mkdir()
     ports = {"lg1": find_free_port(), "lg2": find_free_port()}
     logs = {name: open(tmp_path / ("%s.log" % name), "w+") for name in ports}
+    leases = {name: tmp_path / ("%s.lease" % name) for name in ports}
+    leases["lg1"].write_text("1\n")
+    os.utime(leases["lg1"], (1000.0, 1000.0))
     procs = {}
     try:
         for name, port in ports.items():
@@ -97,14 +101,15 @@ def test_two_k6_start_in_sync_with_setup_run_once_and_its_data_on_both(tmp_path,
                   no_log=True, when="inventory_hostname == 'lg2'"),
             {"name": "start in 2 s", "ansible.builtin.set_fact": {"_at": "{{ now().timestamp() + 2 }}"},
              "when": "inventory_hostname == 'lg1'"},
-            _task("resume together", {"api_address": "{{ k6_api }}", "action": "resume",
+            # lg1's lease is renewed while its resume waits for the instant; lg2's is absent and stays so.
+            _task("resume together", {"api_address": "{{ k6_api }}", "action": "resume", "lease_file": "{{ lease }}",
                                       "at": "{{ hostvars['lg1']._at }}"}, "r_resume"),
             _dump(cases, ["r_wait", "r_setup", "r_put", "r_resume"], at="hostvars['lg1']._at | float"),
         ]
         playbook = tmp_path / "fleet.yml"
         playbook.write_text(json.dumps(_play(tasks)))
         proc = run_playbook(tmp_path, playbook, {}, timeout=60, inventory_text=_inventory(
-            {name: {"k6_api": "127.0.0.1:%d" % port} for name, port in ports.items()}))
+            {name: {"k6_api": "127.0.0.1:%d" % port, "lease": str(leases[name])} for name, port in ports.items()}))
         output = proc.stdout[-6000:] + proc.stderr[-3000:]
         assert recap(proc, "lg1")["failed"] == 0 and recap(proc, "lg2")["failed"] == 0, output
         rcs = {name: p.wait(timeout=20) for name, p in procs.items()}
@@ -131,6 +136,9 @@ def test_two_k6_start_in_sync_with_setup_run_once_and_its_data_on_both(tmp_path,
     assert results["lg2"]["r_put"]["data"] == {"token": "abc", "n": 42}
     assert "SETUP-RAN" in k6_out["lg1"] and "SETUP-RAN" not in k6_out["lg2"], k6_out
     assert abs(results["lg1"]["r_resume"]["resumed_at"] - results["lg2"]["r_resume"]["resumed_at"]) < 0.05
+    # renewed up to the resume (at least once during the 2 s wait), never created
+    assert os.stat(leases["lg1"]).st_mtime >= results["lg1"]["at"] - 1.5
+    assert not leases["lg2"].exists()
 
 
 def _finish_job_when(proc, job_file):
