@@ -65,6 +65,9 @@ options:
         timed out, stopped); C(aborted) or C(script_failed) when the script gave up; otherwise
         C(thresholds_failed) or C(passed) as the thresholds judged on all samples say. Each machine's own
         verdict (judged on its own samples) stays in C(hosts) as detail.
+      - In an C(incomplete) run the thresholds are judged on the samples that arrived, as information;
+        each gets C(final), true for a failure more samples could not undo (a C(max) or C(count) above its
+        bound, a C(min) below it), and the C(reason) names those.
     type: dict
 author:
   - loadops.k6 developers (@loadops)
@@ -110,6 +113,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.loadops.k6.plugins.module_utils.k6_fleet import final_failure
 from ansible_collections.loadops.k6.plugins.module_utils.verdicts import fleet_verdict, is_accepted, normalize, worst
 
 
@@ -157,6 +161,9 @@ def _fleet_part(fleet, hosts):
     if part["missing"] and all(v in ("passed", "thresholds_failed") for v in verdicts):
         verdicts.append("error")
     verdict = fleet_verdict(verdicts, held)
+    if verdict == "incomplete":
+        # Judged on the samples that arrived: information, except failures more samples could not undo.
+        part["thresholds"] = thresholds = [dict(t, final=final_failure(t)) for t in thresholds]
     part["reason"] = _fleet_reason(verdict, hosts, part, thresholds)
     return verdict, part
 
@@ -170,6 +177,10 @@ def _fleet_reason(verdict, hosts, part, thresholds):
               for h, e in hosts.items() if e["verdict"] not in ("passed", "thresholds_failed")]
     if part["missing"]:
         others += ["%s: %s" % (h, why) for h, why in sorted(part["missing"].items())]
+    if verdict == "incomplete":
+        final = ["%s %s" % (t.get("metric"), t.get("expression")) for t in thresholds if t.get("final")]
+        if final:
+            others.append("crossed for good on the samples that arrived (more could not undo it): %s" % ", ".join(final))
     if verdict not in ("passed", "thresholds_failed"):
         return "; ".join(others) or verdict
     crossed = ["%s %s" % (t.get("metric"), t.get("expression")) for t in thresholds if t.get("passed") is False]

@@ -149,8 +149,10 @@ def _evaluator_lines(evaluator):
 def _threshold_lines(result):
     rows = [("THRESHOLD", "OBSERVED", "RESULT")]
     for th in result.get("thresholds") or []:
-        rows.append(("%s %s" % (th.get("metric"), th.get("expression")), format_observed(th.get("observed")),
-                     "PASS" if th.get("passed") else "FAIL"))
+        verdict = "PASS" if th.get("passed") else "FAIL"
+        if "final" in th:  # an incomplete fleet run: judged on the samples that arrived
+            verdict += " (final)" if th["final"] else " (so far)"
+        rows.append(("%s %s" % (th.get("metric"), th.get("expression")), format_observed(th.get("observed")), verdict))
     if len(rows) == 1:
         return ["(no thresholds reported)"]
     return _table_lines(rows, rule=True)

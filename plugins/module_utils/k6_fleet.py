@@ -12,6 +12,10 @@ produced every sample (sums, hence averages, may differ in the last bits: additi
 
 A counter's rate is over the test's duration: the longest of the machines' (each k6 counts from its
 own start, and the machines start together).
+
+When a machine did not deliver all of its share (an incomplete run), the thresholds judged on the
+samples that did arrive are information, except a failure that more samples could not undo
+(final_failure): a maximum above its bound, a minimum below its bound, a count above its bound.
 """
 from __future__ import annotations
 
@@ -117,3 +121,25 @@ def judge(reductions, summaries, threshold_lists, secrets_mask=None):
         "duration_s": round(duration_ns / 1e9, 6),
         "merged": sorted(reductions),
     }
+
+
+# Stats that only move one way as samples are added: a max only rises, a min only falls, a count only grows.
+_RISING = ("max", "count")
+_FALLING = ("min",)
+
+
+def final_failure(threshold):
+    """Whether a failed threshold would still fail with more samples of its metric (True), or more
+    data might undo it (False). Only max, min and count move one way; every other stat (avg, med,
+    percentiles, rates, a gauge's value) can go either way."""
+    if threshold.get("passed") is not False:
+        return False
+    try:
+        parsed = summ.parse_threshold_expression(threshold.get("expression"))
+    except ValueError:
+        return False
+    if parsed["stat"] in _RISING:
+        return parsed["op"] in ("<", "<=")
+    if parsed["stat"] in _FALLING:
+        return parsed["op"] in (">", ">=")
+    return False

@@ -146,21 +146,6 @@ def k6_env() -> Dict[str, str]:
     return env
 
 
-@pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
-def pytest_collection_modifyitems(session, config, items):
-    """When the whole suite runs, the tests that only need loopback and tmp run in a second pytest
-    in the background (gates.py)."""
-    if not config.option.collectonly:
-        items[:] = gates.move_to_background(items, lambda moved: config.hook.pytest_deselected(items=moved))
-
-
-def pytest_terminal_summary(terminalreporter):
-    text = gates.background_summary()
-    if text:
-        terminalreporter.section("background tests (gates.py)")
-        terminalreporter.write(text)
-
-
 def pytest_collection_finish(session):
     """The CPU-only gates start as soon as their tests are known to run (see gates.py)."""
     if not session.config.option.collectonly:
@@ -169,3 +154,12 @@ def pytest_collection_finish(session):
 
 def pytest_sessionfinish(session, exitstatus):
     gates.end_all()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """When the background gates ran: the serial tests overlap with them (what CI time depends on)."""
+    found = gates.timings()
+    if found:
+        terminalreporter.section("background gates (seconds from the session's start)")
+        for line in found:
+            terminalreporter.write_line(line)

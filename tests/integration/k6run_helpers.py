@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,6 +138,32 @@ def remove_cgroup_tree(relative):
                     path.rmdir()
                 except OSError:
                     pass
+
+
+SYSTEMD_IMAGE = "loadops/debian12-systemd:latest"
+
+
+def start_systemd_container(name, parent, label, mounts, boot_timeout=90):
+    """docker run the systemd image (the Molecule platform's flags: host network, host cgroup
+    namespace, cgroups read-write) as NAME under cgroup parent PARENT, with MOUNTS (docker -v
+    strings), and wait until its systemd is up. The caller removes it (docker rm -f, then
+    remove_cgroup_tree(PARENT)), also when this raises."""
+    argv = ["docker", "run", "-d", "--name", name, "--label", label,
+            "--network", "host", "--cgroupns", "host", "--cap-add", "SYS_ADMIN",
+            "--security-opt", "seccomp=unconfined", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+            "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--cgroup-parent", parent,
+            "--stop-signal", "SIGRTMIN+3", "-e", "container=docker"]
+    for mount in mounts:
+        argv += ["-v", mount]
+    subprocess.run(argv + [SYSTEMD_IMAGE, "/lib/systemd/systemd"], check=True, capture_output=True, text=True, timeout=120)
+    state, deadline = "", time.monotonic() + boot_timeout
+    while time.monotonic() < deadline:
+        state = subprocess.run(["docker", "exec", name, "systemctl", "is-system-running"],
+                               capture_output=True, text=True, timeout=30, check=False).stdout.strip()
+        if state in ("running", "degraded"):
+            return
+        time.sleep(0.5)
+    raise AssertionError("systemd in %s did not come up: %r" % (name, state))
 
 
 def docker_ok():

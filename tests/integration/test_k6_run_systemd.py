@@ -24,7 +24,7 @@ import ansible
 import pytest
 
 from k6run_helpers import (REPO, SCRIPTS, cgroups_named, docker_ok, image_present, own_cgroup_path, processes_with,
-                           remove_cgroup_tree)
+                           remove_cgroup_tree, start_systemd_container)
 
 IMAGE = "loadops/debian12-systemd:latest"
 MiB = 1024 ** 2
@@ -92,26 +92,10 @@ def box(k6_bin, tmp_path_factory):
     name = "loadops-k6-sdtest-%d-%s" % (os.getpid(), secrets.token_hex(3))
     parent = own_cgroup_path().rstrip("/") + "/" + name
     work = tmp_path_factory.mktemp("systemd-box")
-    argv = ["docker", "run", "-d", "--name", name, "--label", "loadops.k6.test=systemd",
-            "--network", "host", "--cgroupns", "host", "--cap-add", "SYS_ADMIN",
-            "--security-opt", "seccomp=unconfined", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-            "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--cgroup-parent", parent,
-            "--stop-signal", "SIGRTMIN+3", "-e", "container=docker",
-            "-v", "%s:%s:ro" % (REPO, REPO),
-            "-v", "%s:/opt/loadops-py/ansible:ro" % Path(ansible.__file__).parent,
-            "-v", "%s:%s:ro" % (os.path.realpath(k6_bin), K6_IN_BOX),
-            "-v", "%s:%s" % (work, work),
-            IMAGE, "/lib/systemd/systemd"]
+    mounts = ["%s:%s:ro" % (REPO, REPO), "%s:/opt/loadops-py/ansible:ro" % Path(ansible.__file__).parent,
+              "%s:%s:ro" % (os.path.realpath(k6_bin), K6_IN_BOX), "%s:%s" % (work, work)]
     try:
-        subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120)
-        state, deadline = "", time.monotonic() + 60
-        while time.monotonic() < deadline:
-            state = subprocess.run(["docker", "exec", name, "systemctl", "is-system-running"],
-                                   capture_output=True, text=True, timeout=30, check=False).stdout.strip()
-            if state in ("running", "degraded"):
-                break
-            time.sleep(0.5)
-        assert state in ("running", "degraded"), "systemd in %s did not come up: %r" % (name, state)
+        start_systemd_container(name, parent, "loadops.k6.test=systemd", mounts, boot_timeout=60)
         yield Box(name, work, parent)
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=120, check=False)

@@ -38,19 +38,6 @@ def _need(condition, reason):
         pytest.skip(reason)
 
 
-def test_background_integration_tests_pass():
-    """The integration tests gates.py ran in a pytest of their own beside this one (BACKGROUND_FILES)."""
-    found = gates.background_result()
-    if found is None:
-        # Selected alone, the background files run in this session; in the whole suite they must move.
-        _need(not IN_CI, "the background tests did not start (see gates.move_to_background)")
-        pytest.skip("no test was moved to the background (run alone, or no child cgroup here)")
-    rc, output, nodeids = found
-    assert nodeids, "nothing ran in the background"
-    assert rc == 0, output[-12000:]
-    assert " passed" in output.splitlines()[-1], output[-3000:]
-
-
 # These two started in the background when pytest collected them (gates.py, conftest.py).
 def test_ansible_lint_production_profile_passes():
     rc, output = gates.result("ansible_lint")
@@ -87,6 +74,8 @@ def test_ansible_test_sanity_passes():
     ("loadops.k6.signing_key_problem", "filter", ["fingerprint", "exactly one"]),
     ("loadops.k6.credential", "lookup", ["0600", "host"]),
     ("loadops.k6.image_reference", "test", ["registry", "digest"]),
+    ("loadops.k6.k6_control", "module", ["wait_paused", "lease_file", "put_setup"]),
+    ("loadops.k6.fleet_clocks", "filter", ["max_offset", "within_s", "uncertainty"]),
 ])
 def test_plugin_docs_render_with_ansible_doc(name, kind, words):
     proc = _run([str(VENV_BIN / "ansible-doc"), "-t", kind, name], timeout=120)

@@ -14,6 +14,7 @@ from ansible_collections.loadops.k6.plugins.filter.junit_xml import junit_xml
 from ansible_collections.loadops.k6.plugins.filter.run_judgement import run_judgement
 from ansible_collections.loadops.k6.plugins.filter.run_verdict import run_verdict
 from ansible_collections.loadops.k6.plugins.filter.verdict_table import verdict_table
+from ansible_collections.loadops.k6.plugins.module_utils import k6_fleet as fleet
 from ansible_collections.loadops.k6.plugins.module_utils.k6_plan import validate_segment
 from ansible_collections.loadops.k6.plugins.module_utils.verdicts import fleet_verdict
 
@@ -153,3 +154,42 @@ def test_the_table_and_junit_put_the_whole_test_first():
 def test_a_fleet_that_is_not_a_mapping_is_refused():
     with pytest.raises(AnsibleFilterError, match="fleet must be a mapping"):
         run_verdict({"a": {}}, run_id="r", fleet=["x"])
+
+
+@pytest.mark.parametrize("expression,observed,final", [
+    ("max<5000", 6000, True), ("max<=5000", 6000, True), ("count<100", 150, True), ("min>10", 5, True),
+    ("min>=10", 5, True),
+    ("max>5000", 10, False), ("count>100", 10, False), ("min<10", 50, False),   # more samples may still get there
+    ("p(95)<200", 300, False), ("avg<200", 300, False), ("med<200", 300, False), ("rate<0.1", 0.2, False),
+    ("max==5000", 6000, False),
+])
+def test_a_failure_more_samples_could_not_undo_is_final(expression, observed, final):
+    threshold = {"metric": "m", "expression": expression, "passed": False, "observed": {"value": observed}}
+    assert fleet.final_failure(threshold) is final
+    assert fleet.final_failure(dict(threshold, passed=True)) is False
+    assert fleet.final_failure(dict(threshold, passed=None)) is False
+
+
+def test_an_incomplete_run_marks_and_names_the_failures_that_are_final():
+    doc = _fleet_doc(verdicts=("passed", "k6_error"), crossed=True)
+    assert doc["verdict"] == "incomplete"
+    assert [t["final"] for t in doc["thresholds"]] == [False]   # a rate: more samples could undo it
+    assert "for good" not in doc["reason"]
+    results = {"lg1": {"verdict": "passed"}, "lg2": {"verdict": "oom_killed", "msg": "out of memory"}}
+    judged = {"thresholds": [
+        {"metric": "http_req_duration", "expression": "max<5000", "passed": False, "observed": {"stat": "max", "value": 7100.0}},
+        {"metric": "http_req_duration", "expression": "p(95)<500", "passed": False, "observed": {"stat": "p(95)", "value": 900.0}},
+        {"metric": "http_reqs", "expression": "count<100000", "passed": True, "observed": {"stat": "count", "value": 5.0}}],
+        "merged": ["lg1", "lg2"]}
+    split = {"mode": "split", "sequence": "0,1/2,1", "hosts": {"lg1": {"segment": "0:1/2"}, "lg2": {"segment": "1/2:1"}}}
+    doc = run_verdict(results, run_id="r2", fleet={"judged": judged, "distribution": split})
+    assert doc["verdict"] == "incomplete"
+    assert [t["final"] for t in doc["thresholds"]] == [True, False, False]
+    assert doc["reason"] == ("lg2 oom_killed: out of memory; crossed for good on the samples that arrived "
+                             "(more could not undo it): http_req_duration max<5000")
+    complete = run_verdict({"lg1": {"verdict": "thresholds_failed"}, "lg2": {"verdict": "passed"}},
+                           run_id="r3", fleet={"judged": judged, "distribution": split})
+    assert complete["verdict"] == "thresholds_failed" and "final" not in complete["thresholds"][0]
+    table = verdict_table(doc)
+    assert "FAIL (final)" in table and "FAIL (so far)" in table and "PASS (so far)" in table
+    assert "(final)" not in verdict_table(complete) and "(so far)" not in verdict_table(complete)
