@@ -59,10 +59,12 @@ options:
     description:
       - For a test run on several load machines at once (a fleet run), what the role knows about it as a whole -
         C(distribution) (C(mode), C(sequence), each machine's C(segment)), C(start) (when each machine
-        was resumed, the skew) and C(judged), the result of M(loadops.k6.k6_merge) on all machines' samples.
+        was resumed, the skew), C(judged), the result of M(loadops.k6.k6_merge) on all machines' samples, and
+        C(aborted), the controller's decision to stop every machine (M(loadops.k6.fleet_abort#filter)) or empty.
       - When given, the run's C(verdict) is the fleet's. It is C(script_error) or C(config_error) when a machine
         had one; C(incomplete) when a machine did not finish its share (lost, killed, out of memory,
-        timed out, stopped); C(aborted) or C(script_failed) when the script gave up; otherwise
+        timed out, stopped); C(aborted) when an C(abortOnFail) threshold crossed on all machines' samples
+        stopped the test, or C(aborted) or C(script_failed) when the script gave up; otherwise
         C(thresholds_failed) or C(passed) as the thresholds judged on all samples say. Each machine's own
         verdict (judged on its own samples) stays in C(hosts) as detail.
       - In an C(incomplete) run the thresholds are judged on the samples that arrived, as information;
@@ -110,6 +112,12 @@ _value:
     distribution: {description: "Fleet runs: C(mode), C(sequence) and each machine's C(segment).", type: dict, returned: fleet runs}
     start: {description: "Fleet runs: C(at) (the agreed instant), C(skew_ms), each machine's C(resumed_at).", type: dict,
             returned: fleet runs}
+    aborted:
+      description:
+        - "Fleet runs: null, or when an C(abortOnFail) threshold crossed on all machines' samples stopped the test -
+          C(elapsed_s) after the start, C(samples) judged, C(thresholds) (C(metric), C(expression), C(observed)), C(summary)."
+      type: dict
+      returned: fleet runs
 """
 
 from ansible.errors import AnsibleFilterError
@@ -154,13 +162,14 @@ def _fleet_part(fleet, hosts):
         "missing": dict(judged.get("missing") or {}),
         "distribution": dict(fleet.get("distribution") or {}),
         "start": dict(fleet.get("start") or {}),
+        "aborted": _aborted(fleet.get("aborted")),
     }
     # A machine without samples cannot be judged with the others: the run did not get all its data.
     held = all(t.get("passed") is not False for t in thresholds)
     verdicts = [entry["verdict"] for entry in hosts.values()]
     if part["missing"] and all(v in ("passed", "thresholds_failed") for v in verdicts):
         verdicts.append("error")
-    verdict = fleet_verdict(verdicts, held)
+    verdict = fleet_verdict(verdicts, held, aborted=bool(part["aborted"]))
     if verdict == "incomplete":
         # Judged on the samples that arrived: information, except failures more samples could not undo.
         part["thresholds"] = thresholds = [dict(t, final=final_failure(t)) for t in thresholds]
@@ -168,11 +177,23 @@ def _fleet_part(fleet, hosts):
     return verdict, part
 
 
+def _aborted(aborted):
+    """The controller's global abortOnFail decision (loadops.k6.fleet_abort), or None."""
+    if not isinstance(aborted, dict) or not aborted.get("abort"):
+        return None
+    return {"elapsed_s": aborted.get("elapsed_s"), "samples": aborted.get("samples"),
+            "thresholds": [{"metric": t.get("metric"), "expression": t.get("expression"), "observed": t.get("observed")}
+                           for t in aborted.get("breached") or [] if isinstance(t, dict)],
+            "summary": aborted.get("summary", "")}
+
+
 def _fleet_reason(verdict, hosts, part, thresholds):
     """One sentence: why the fleet's verdict is what it is."""
     problem = part["start"].get("problem")
     if problem:
         return "the load machines did not start: %s" % problem
+    if verdict == "aborted" and part["aborted"]:
+        return "an abortOnFail threshold was %s" % part["aborted"]["summary"]
     others = ["%s %s%s" % (h, e["verdict"], (": " + e["msg"]) if e.get("msg") else "")
               for h, e in hosts.items() if e["verdict"] not in ("passed", "thresholds_failed")]
     if part["missing"]:

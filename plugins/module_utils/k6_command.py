@@ -114,6 +114,7 @@ RUN_OPTIONS = (
     ("paused", switch("--paused")),
     ("no_setup", switch("--no-setup")),
     ("no_teardown", switch("--no-teardown")),
+    ("no_thresholds", switch("--no-thresholds")),
 )
 
 

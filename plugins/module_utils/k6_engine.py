@@ -187,7 +187,10 @@ class Engine(object):
         if limit and est > limit:
             self.warn("the script peaks at %d VUs, estimated %d MiB, above memory_limit %d MiB: expect an OOM kill"
                       % (info["max_vus"], est // 2 ** 20, limit // 2 ** 20))
-        return {"max_vus": info["max_vus"], "total_duration_s": info["total_duration_s"], "memory_estimate_bytes": est}
+        return {"max_vus": info["max_vus"], "total_duration_s": info["total_duration_s"], "memory_estimate_bytes": est,
+                "abort_thresholds": dict((metric, items) for metric, items in (info.get("thresholds") or {}).items()
+                                         if any(isinstance(i, dict) and i.get("abortOnFail")
+                                                for i in (items if isinstance(items, list) else [items])))}
 
     def _planned(self, result):
         req = result["requirements"]
@@ -216,7 +219,8 @@ class Engine(object):
             self.runner.argv0, plan.script, quiet=True, address=plan.api_address, tags=plan.tags, outputs=outputs,
             summary_export=os.path.abspath(artifacts["summary"]), summary_trend_stats=plan.summary_trend_stats,
             execution_segment=plan.execution_segment, execution_segment_sequence=plan.execution_segment_sequence,
-            paused=plan.paused, no_setup=plan.no_setup, no_teardown=plan.no_teardown)
+            paused=plan.paused, no_setup=plan.no_setup, no_teardown=plan.no_teardown,
+            no_thresholds=not plan.local_thresholds)
 
     def supervise(self, info):
         """k6 runs: (Outcome, artifacts, cmd for humans)."""
@@ -276,7 +280,11 @@ class Engine(object):
         raw = os.path.join(run_dir, samples.RAW_SAMPLES_FILE) if self.plan.samples == "keep" else None
         reader = None
         try:
-            reader = samples.PipeReader(os.path.join(run_dir, samples.SAMPLES_PIPE), samples.Reducer(keep), raw)
+            live = None
+            if self.plan.live_interval:
+                live = (os.path.join(run_dir, samples.LIVE_FILE), self.plan.live_interval, self.plan.live_metrics)
+            reader = samples.PipeReader(os.path.join(run_dir, samples.SAMPLES_PIPE), samples.Reducer(keep), raw,
+                                        live=live)
             return reader.start()
         except OSError as exc:
             if reader is not None:
@@ -288,6 +296,8 @@ class Engine(object):
         if reader is None:
             return None
         reduced = reader.finish()
+        if reader.live_problem:
+            self.warn(reader.live_problem)
         if reader.problem:
             self.warn(reader.problem)
         elif reduced.bad_lines:
@@ -351,7 +361,12 @@ class Engine(object):
             differences, compared = evaluation.compare(k6_thresholds, ours)
             judged = {"agrees": not differences if (compared or differences) else None, "compared": compared,
                       "differences": differences}
-        else:
+        if not self.plan.local_thresholds:
+            # k6 judged no threshold (--no-thresholds): ours are the run's thresholds
+            judged = {"agrees": None, "compared": 0, "differences": [],
+                      "note": "k6 ran with --no-thresholds (local_thresholds=false): loadops alone judged them"}
+            return {"endpoints": endpoints, "errors": errors, "evaluator": judged, "thresholds": ours}
+        if not summary:
             judged["thresholds"] = ours  # k6 wrote no summary: ours is the only judgement there is
         if judged["differences"]:
             self.warn("k6 and loadops judge the thresholds differently (did a k6 upgrade change its rules?): %s"

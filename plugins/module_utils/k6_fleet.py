@@ -16,9 +16,14 @@ own start, and the machines start together).
 When a machine did not deliver all of its share (an incomplete run), the thresholds judged on the
 samples that did arrive are information, except a failure that more samples could not undo
 (final_failure): a maximum above its bound, a minimum below its bound, a count above its bound.
+
+abortOnFail is decided the same way, while the test runs (abort_check): each machine's k6 runs with
+--no-thresholds and writes the reduction of its samples so far; the controller merges them every few
+seconds and stops every machine when an abortOnFail threshold is crossed on all of them together.
 """
 from __future__ import annotations
 
+from . import k6_command as cmdlib
 from . import k6_evaluate as evaluation
 from . import k6_samples as samples
 from . import k6_summary as summ
@@ -143,3 +148,66 @@ def final_failure(threshold):
     if parsed["stat"] in _FALLING:
         return parsed["op"] in (">", ">=")
     return False
+
+
+def delay_seconds(value):
+    """A threshold's delayAbortEval in seconds, read as k6 reads it (types.Duration): a number or a
+    string of digits is milliseconds, else a Go duration with an optional leading day count ("1d2h").
+    None when absent; ValueError naming the value when it is not a duration."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("delayAbortEval %r is not a duration" % (value,))
+    if isinstance(value, (int, float)):
+        return float(value) / 1000.0
+    text = str(value).strip()
+    try:
+        return float(text) / 1000.0
+    except ValueError:
+        pass
+    days, sep, rest = text.partition("d")
+    try:
+        if sep:
+            return int(days) * 86400.0 + (cmdlib.parse_duration(rest) if rest else 0.0)
+        return cmdlib.parse_duration(text)
+    except ValueError:
+        raise ValueError("delayAbortEval %r is not a duration (e.g. 10s, 1m30s, 500ms)" % (value,))
+
+
+def abort_entries(declared):
+    """[(metric_key, expression, delay_s or None)] of the thresholds with abortOnFail."""
+    entries = []
+    for metric, items in (declared or {}).items() if isinstance(declared, dict) else ():
+        for item in items if isinstance(items, (list, tuple)) else [items]:
+            if isinstance(item, dict) and item.get("abortOnFail") and isinstance(item.get("threshold"), str):
+                entries.append((metric, item["threshold"], delay_seconds(item.get("delayAbortEval"))))
+    return entries
+
+
+def abort_check(reductions, declared, elapsed_s):
+    """Whether the abortOnFail thresholds stop the test, judged on every machine's samples so far.
+
+    What k6 does on one machine every 2 s (k6 1.1.0, metrics engine): a threshold whose metric (or
+    sub-metric) has no sample yet is not judged; a crossed abortOnFail threshold stops the test when
+    it has no delayAbortEval or the test has run longer than that; a counter's rate is over the time
+    run so far (``elapsed_s``, from the agreed start). reductions: {host: Reducer (live)}.
+    Returns {"abort", "breached" (crossed, stopping), "waiting" (crossed, within delayAbortEval),
+    "samples", "hosts"}."""
+    merged = samples.merge(reductions[h] for h in sorted(reductions))
+    duration_ns = max(float(elapsed_s), 0.0) * 1e9
+    breached, waiting = [], []
+    for metric_key, expression, delay in abort_entries(declared):
+        try:
+            metric, tags = evaluation.parse_selector(metric_key)
+        except ValueError:
+            continue  # judged (and reported) at the end
+        if sum(s.count for s in evaluation.matching(merged, metric, tags)) == 0:
+            continue  # an empty sink: k6 does not judge it mid-run
+        item = evaluation.evaluate(merged, {metric_key: [{"threshold": expression, "abortOnFail": True}]},
+                                   duration_ns)[0]
+        if item.get("passed") is not False:
+            continue
+        item["delay_abort_eval_s"] = delay
+        (breached if delay is None or delay < elapsed_s else waiting).append(item)
+    return {"abort": bool(breached), "breached": breached, "waiting": waiting, "samples": merged.samples,
+            "hosts": sorted(reductions), "elapsed_s": round(float(elapsed_s), 3)}

@@ -17,6 +17,18 @@ import threading
 import time
 
 
+def read_json_object(path):
+    """A JSON object file as a dict, or None when it is missing, unreadable, cut off or not an object."""
+    if not path:
+        return None
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def read_job(async_dir, jid):
     """(results_file, found, finished, result): ``result`` is the job's own result once finished.
 

@@ -67,6 +67,9 @@ Plan = collections.namedtuple("Plan", [
     "samples",           # reduce | keep | off: k6's sample stream reduced (k6_samples), raw kept too, or neither
     "paused",            # fleet runs: k6 starts paused (REST API needed), loadops.k6.k6_control resumes it
     "no_setup", "no_teardown",  # fleet runs: setup() runs once through the REST API, teardown() on one machine
+    "local_thresholds",  # False: k6 runs with --no-thresholds (no local abortOnFail); loadops judges the samples
+    "live_interval",     # seconds between writes of reduction.live.json (0: none)
+    "live_metrics",      # the metrics it holds (None: all)
 ])
 
 SAMPLE_MODES = ("reduce", "keep", "off")
@@ -228,6 +231,11 @@ def validate(params, check_mode=False, now=None, rand=random):
     samples = params.get("samples") or "reduce"
     if samples not in SAMPLE_MODES:
         raise RunError("samples %r is not known; use one of %s" % (samples, ", ".join(SAMPLE_MODES)))
+    local_thresholds = params.get("local_thresholds", True) is not False
+    if not local_thresholds and samples == "off":
+        raise RunError("local_thresholds=false leaves every threshold to loadops' judgement of k6's samples, and "
+                       "samples=off keeps none; use samples=reduce or keep")
+    live_interval, live_metrics = _live(params, samples)
     paused = params.get("paused") is True
     if paused and not params.get("api_address"):
         raise RunError("paused=true needs api_address (k6 is resumed through its REST API, e.g. 127.0.0.1:6565)")
@@ -246,4 +254,22 @@ def validate(params, check_mode=False, now=None, rand=random):
         html_report=params.get("html_report", True) is not False,
         secret_env=secret_env, secrets=frozenset(secrets), run_as_user=params.get("run_as_user") or None,
         lease_file=lease_file, lease_ttl=lease_ttl, check_mode=bool(check_mode), samples=samples,
-        paused=paused, no_setup=params.get("no_setup") is True, no_teardown=params.get("no_teardown") is True)
+        paused=paused, no_setup=params.get("no_setup") is True, no_teardown=params.get("no_teardown") is True,
+        local_thresholds=local_thresholds, live_interval=live_interval, live_metrics=live_metrics)
+
+
+def _live(params, samples):
+    given = params.get("live_interval") or 0
+    try:
+        interval = float(given)
+    except (TypeError, ValueError):
+        raise RunError("live_interval %r is not a number of seconds" % (given,))
+    if not math.isfinite(interval) or interval < 0:
+        raise RunError("live_interval %r must be 0 (off) or a positive number of seconds" % (given,))
+    if interval and samples == "off":
+        raise RunError("live_interval=%g writes the samples' reduction while k6 runs, and samples=off keeps none; "
+                       "use samples=reduce or keep" % interval)
+    metrics = params.get("live_metrics")
+    if metrics is not None and (not isinstance(metrics, (list, tuple)) or not all(isinstance(m, str) for m in metrics)):
+        raise RunError("live_metrics %r must be a list of metric names" % (metrics,))
+    return interval, (frozenset(metrics) if metrics else None)

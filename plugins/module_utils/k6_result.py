@@ -147,6 +147,9 @@ def judge(outcome, result, plan):
     if verdict == "interrupted" and outcome.stop_reason == "lease":
         msg = ("the controller's lease %s was not renewed for %g s (ansible-playbook was stopped, or lost the load "
                "machine), so k6 was stopped" % (plan.lease_file, plan.lease_ttl))
+    if verdict == "passed" and not plan.local_thresholds and any(
+            t.get("passed") is False for t in result.get("thresholds") or []):
+        verdict = "thresholds_failed"  # k6 ran with --no-thresholds: loadops' judgement decides (k6's rc stays 0)
     if verdict == "passed" and not (result.get("artifacts") or {}).get("summary"):
         # k6 exits 0 when it cannot write its summary: no threshold was judged, nothing passed.
         verdict = "k6_error"

@@ -22,6 +22,11 @@ Gauge's value is the last one), and, for the trend metrics named in ``keep_value
 The reduction is written as ``reduction.json``: the series, with each kept value list stored as
 sorted little-endian float64 bytes, zlib-compressed and base64-encoded (exact, about 3-6 bytes a
 value). ``load()`` reads it back; ``merge()`` adds reductions of several load machines.
+
+While k6 runs, the reader can also write ``reduction.live.json`` every few seconds (``live=``): the
+reduction so far, of the metrics named only, with the values in arrival order (``load()`` sorts
+them). A fleet run's controller merges the machines' live files to decide abortOnFail thresholds on
+every machine's samples (k6_fleet.abort_check).
 """
 from __future__ import annotations
 
@@ -32,12 +37,14 @@ import os
 import select
 import sys
 import threading
+import time
 import zlib
 
 FORMAT = "loadops.k6/reduction"
 VERSION = 1
 SAMPLES_PIPE = "samples.pipe"
 REDUCTION_FILE = "reduction.json"
+LIVE_FILE = "reduction.live.json"
 RAW_SAMPLES_FILE = "samples.json.gz"
 MODES = ("reduce", "keep", "off")
 
@@ -180,10 +187,12 @@ class Reducer(object):
                 series.values = array.array("d", sorted(series.values))
         return self
 
-    def to_dict(self, **extra):
+    def to_dict(self, metrics=None, **extra):
+        """The reduction as a dict; with ``metrics``, only the series of those metrics."""
+        chosen = [s for s in self.series.values() if metrics is None or s.metric in metrics]
         out = {"format": FORMAT, "version": VERSION, "samples": self.samples, "bad_lines": self.bad_lines,
                "first_time": self.first_time, "last_time": self.last_time, "metrics": self.types,
-               "series": [s.to_dict() for s in sorted(self.series.values(), key=lambda s: (s.metric, s.tags))]}
+               "series": [s.to_dict() for s in sorted(chosen, key=lambda s: (s.metric, s.tags))]}
         out.update(extra)
         return out
 
@@ -193,13 +202,20 @@ def _time_of(line):
     return line[start:line.find(b'"', start)].decode("ascii", "replace")
 
 
-def write(reducer, path, **extra):
+def write(reducer, path, metrics=None, **extra):
     """reduction.json, private to its owner, written whole or not at all."""
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(reducer.to_dict(**extra), handle, separators=(",", ":"))
-    os.rename(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(reducer.to_dict(metrics=metrics, **extra), handle, separators=(",", ":"))
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     return path
 
 
@@ -217,6 +233,8 @@ def load(path_or_data):
     reducer.first_time, reducer.last_time = data.get("first_time"), data.get("last_time")
     for item in data.get("series") or []:
         series = Series.from_dict(item)
+        if data.get("live") and series.values is not None:  # written mid-run: arrival order
+            series.values = array.array("d", sorted(series.values))
         reducer.series[(series.metric, series.tags)] = series
     return reducer
 
@@ -259,9 +277,12 @@ class PipeReader(object):
     real end. If reducing fails, the reader keeps draining, so k6 never blocks on a full pipe.
     """
 
-    def __init__(self, path, reducer, raw_path=None, owner=None):
+    def __init__(self, path, reducer, raw_path=None, owner=None, live=None, clock=time.monotonic):
+        """``live``: (path, interval_s, metrics or None) to write the reduction so far every interval."""
         self.path, self.reducer, self.raw_path = path, reducer, raw_path
-        self.problem = None
+        self.problem = self.live_problem = None
+        self._live, self._clock = live, clock
+        self._live_due = None
         os.mkfifo(path, 0o600)
         self._fd = self._keep = None
         try:
@@ -290,6 +311,7 @@ class PipeReader(object):
 
     def _loop(self):
         while True:
+            self._write_live()
             try:
                 select.select([self._fd], [], [], 0.5)
                 data = os.read(self._fd, _READ_SIZE)
@@ -301,6 +323,21 @@ class PipeReader(object):
             if not data:
                 return
             self._take(data)
+
+    def _write_live(self):
+        """The reduction so far, every interval (in this thread: the reducer is never read mid-feed)."""
+        if self._live is None or self.problem or self.live_problem:
+            return
+        path, interval, metrics = self._live
+        now = self._clock()
+        if self._live_due is not None and now < self._live_due:
+            return
+        self._live_due = now + interval
+        try:
+            write(self.reducer, path, metrics=metrics, live=True, written_at=time.time())
+        except (OSError, ValueError) as exc:
+            self.live_problem = "the live reduction %s cannot be written (%s); abortOnFail is not judged " \
+                                "across machines from here on" % (path, exc)
 
     def _take(self, data):
         if self.problem:
@@ -325,8 +362,15 @@ class PipeReader(object):
         return self.reducer.finish()
 
     def close(self):
-        """Idempotent: nothing of the reader is left (fds, the pipe, the raw file handle)."""
+        """Idempotent: nothing of the reader is left (fds, the pipe, the raw file handle, the live
+        reduction: reduction.json supersedes it)."""
         self._close("_keep")
+        if self._live is not None and not self._thread.is_alive():
+            for name in (self._live[0], self._live[0] + ".tmp"):
+                try:
+                    os.unlink(name)
+                except OSError:
+                    pass
         if not self._thread.is_alive():
             self._close("_fd")
         if self._raw is not None:

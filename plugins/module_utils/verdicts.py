@@ -51,12 +51,13 @@ def worst(verdicts):
     return min(known, key=SEVERITY.index) if known else "error"
 
 
-def fleet_verdict(host_verdicts, thresholds_passed):
+def fleet_verdict(host_verdicts, thresholds_passed, aborted=False):
     """The verdict of one test run on several machines. A broken script or configuration first; a
     machine that did not finish its share (killed, out of memory, timed out, lost) makes the run
-    ``incomplete``; then a script that gave up (an abort on one machine stops the others, which end
-    ``interrupted``); a run stopped everywhere is ``interrupted``; otherwise the thresholds judged on
-    all samples decide."""
+    ``incomplete``; then an abortOnFail threshold crossed on all machines' samples (``aborted``: the
+    controller stopped every machine, which end ``interrupted``) or a script that gave up (an abort on
+    one machine stops the others); a run stopped everywhere is ``interrupted``; otherwise the
+    thresholds judged on all samples decide."""
     known = [normalize(v) for v in host_verdicts]
     if not known:
         return "error"
@@ -65,6 +66,8 @@ def fleet_verdict(host_verdicts, thresholds_passed):
         return worst(broken)
     if any(v in LOST and v != "interrupted" for v in known):
         return "incomplete"
+    if aborted:
+        return "aborted"
     gave_up = [v for v in known if v in ("script_failed", "aborted")]
     if gave_up:
         return worst(gave_up)

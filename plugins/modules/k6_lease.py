@@ -74,6 +74,12 @@ options:
         V(~/.ansible_async).
     type: path
     default: ~/.ansible_async
+  live_file:
+    description:
+      - A run's C(reduction.live.json) (M(loadops.k6.k6_run) with O(loadops.k6.k6_run#module:live_interval)),
+        returned parsed as RV(live) in the same call, so that one task renews, polls and reads the samples
+        so far. A missing or unreadable file (not written yet, or the run has ended) gives null.
+    type: path
 notes:
   - Give at least one of O(path) and O(jid); O(state=expired) needs O(path).
   - O(state=expired) reads C(/proc) to find the runs' processes (Linux load machines).
@@ -156,6 +162,13 @@ verdict:
   returned: when O(jid) is given and the job has finished with its status file in place
   type: str
   sample: interrupted
+live:
+  description:
+    - The parsed O(live_file) (the exact reduction of the run's samples so far, see
+      M(loadops.k6.k6_merge)'s O(loadops.k6.k6_merge#module:live)), or null when there is none to read.
+  returned: when O(live_file) is given
+  type: dict
+  sample: {"format": "loadops.k6/reduction", "version": 1, "live": true, "samples": 1200, "series": []}
 results_file:
   description: The job's status file.
   returned: when O(jid) is given
@@ -189,7 +202,7 @@ import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.loadops.k6.plugins.module_utils.k6_jobs import read_job, renew_lease
+from ansible_collections.loadops.k6.plugins.module_utils.k6_jobs import read_job, read_json_object, renew_lease
 
 
 def job_status(async_dir, jid):
@@ -314,6 +327,9 @@ def lease(params, check_mode=False, now=None):
         result["renewed"], result["lease_age_s"] = renew_lease(params["path"], check_mode=check_mode, now=now)
     if params.get("jid"):
         result.update(job_status(params["async_dir"], params["jid"]))
+    if params.get("live_file"):
+        # None when not written yet, already removed (the run has ended) or unreadable.
+        result["live"] = read_json_object(params["live_file"])
     return result
 
 
@@ -325,6 +341,7 @@ def main():
             async_dir=dict(type="path", default="~/.ansible_async"),
             state=dict(type="str", choices=["renewed", "expired"], default="renewed"),
             wait=dict(type="float", default=60.0),
+            live_file=dict(type="path"),
         ),
         required_one_of=[("path", "jid")],
         required_if=[("state", "expired", ("path",))],

@@ -114,24 +114,13 @@ missing:
   returned: always
 """
 
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.loadops.k6.plugins.module_utils import k6_fleet
 from ansible_collections.loadops.k6.plugins.module_utils import k6_samples
+from ansible_collections.loadops.k6.plugins.module_utils.k6_jobs import read_json_object
 from ansible_collections.loadops.k6.plugins.module_utils.k6_command import mask
-
-
-def _summary(path):
-    if not path:
-        return None
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def main():
@@ -164,7 +153,7 @@ def main():
         except (OSError, ValueError) as exc:
             missing[host] = "%s cannot be read: %s" % (path, exc)
             continue
-        summaries[host] = _summary(paths.get("summary"))
+        summaries[host] = read_json_object(paths.get("summary"))
     if not reductions:
         module.exit_json(changed=False, thresholds=[], metrics={}, checks=[], endpoints=[], errors=[], samples=0,
                          duration_s=0.0, merged=[], missing=missing)

@@ -196,6 +196,31 @@ options:
     description: Do not run the script's C(teardown()) (C(--no-teardown)); a fleet run tears down on one machine only.
     type: bool
     default: false
+  local_thresholds:
+    description:
+      - When false, k6 runs with C(--no-thresholds) - it judges no threshold and no C(abortOnFail)
+        threshold stops it - and the module judges every threshold of the script on k6's samples
+        alone (its evaluator, the same rules). RV(thresholds) are then that judgement; a crossed one
+        makes the verdict C(thresholds_failed) although k6 exits 0 (RV(rc) stays k6's).
+      - For fleet runs, where thresholds, C(abortOnFail) included, are decided on every machine's
+        samples together (the controller merges the machines' O(live_interval) files).
+      - Needs O(samples) other than V(off).
+    type: bool
+    default: true
+  live_interval:
+    description:
+      - Seconds between two writes of C(reduction.live.json) in the run's directory while k6 runs - the
+        exact reduction of the samples so far (as C(reduction.json), values unsorted), written whole
+        or not at all. V(0) writes none. Removed when the run ends (C(reduction.json) supersedes it).
+      - Read by M(loadops.k6.k6_lease) (O(loadops.k6.k6_lease#module:live_file)) for a fleet run's
+        global C(abortOnFail) check. Needs O(samples) other than V(off).
+    type: float
+    default: 0
+  live_metrics:
+    description: The metrics C(reduction.live.json) holds (all when empty); keeps it small.
+    type: list
+    elements: str
+    default: []
   api_address:
     description:
       - Address of k6's REST API as C(HOST:PORT), for example V(127.0.0.1:6565). The empty string
@@ -327,6 +352,8 @@ evaluator:
       there was nothing to compare (no reduction or no summary from k6). A percentile k6 did not export
       (not in O(summary_trend_stats), e.g. p(99.9)) gets its observed value from here, marked
       C(source=loadops).
+    - With O(local_thresholds=false) k6 judged nothing - C(agrees) is null, C(note) says so, and
+      RV(thresholds) are this judgement.
   returned: when k6 ran and O(samples) is not V(off)
   type: dict
   sample: {"agrees": true, "compared": 4, "differences": []}
@@ -342,10 +369,14 @@ generator:
   sample: {"limiter": "cgroup", "cgroup_version": 1, "memory_peak_bytes": 52428800, "memory_limit_bytes": 536870912,
            "cpu_limit": 1.0, "cpu_seconds": 3.2, "throttled_share": 0.0, "oom_killed": false, "saturated": false, "reasons": []}
 requirements:
-  description: From C(k6 inspect); C(memory_estimate_bytes) is our rough estimate.
+  description:
+    - From C(k6 inspect); C(memory_estimate_bytes) is our rough estimate.
+    - C(abort_thresholds) is the part of the script's C(options.thresholds) whose metrics have an
+      C(abortOnFail) threshold, as k6 read it (a fleet run decides those on every machine's samples).
   returned: when the script is valid
   type: dict
-  sample: {"max_vus": 1, "total_duration_s": 60.0, "memory_estimate_bytes": 90177536}
+  sample: {"max_vus": 1, "total_duration_s": 60.0, "memory_estimate_bytes": 90177536,
+           "abort_thresholds": {"http_req_failed": [{"threshold": "rate<0.1", "abortOnFail": true, "delayAbortEval": "10s"}]}}
 artifacts:
   description:
     - Paths on the load machine; a value is null when that file was not written.
@@ -418,6 +449,9 @@ ARGUMENT_SPEC = dict(
     paused=dict(type="bool", default=False),
     no_setup=dict(type="bool", default=False),
     no_teardown=dict(type="bool", default=False),
+    local_thresholds=dict(type="bool", default=True),
+    live_interval=dict(type="float", default=0.0),
+    live_metrics=dict(type="list", elements="str", default=[]),
     api_address=dict(type="str", default=""),
     timeout=dict(type="float"),
     results_dir=dict(type="path", default="/var/lib/loadops/results"),

@@ -112,7 +112,8 @@ def test_a_split_test_on_n_machines_has_exactly_one_machines_numbers(
     names = ["lg%d" % (i + 1) for i in range(machines)]
     p95 = repr(reference["fleet_det"]["p(95)"])
     # lg1 asks for a missing page on 2 of 10 iterations: 20 % failed there, 10 % (N = 2) or 7 % (N = 3) overall.
-    env = {name: {"FLEET_P95": p95} for name in names}
+    # 'rate<0.15' has abortOnFail: lg1 alone crosses it, the test does not, so nothing aborts.
+    env = {name: {"FLEET_P95": p95, "FLEET_ABORT_RATE": "1"} for name in names}
     env["lg1"]["FLEET_FLAKY"] = "1"
     started = time.monotonic()
     proc = run_playbook(tmp_path, "smoke.yml", _vars(tmp_path, target), inventory_text=_inventory(tmp_path, names, env))
@@ -153,6 +154,9 @@ def test_a_split_test_on_n_machines_has_exactly_one_machines_numbers(
     assert _observed(doc, "http_req_failed", "rate<0.05")["passed"] is False
     lg1 = {(t["metric"], t["expression"]): t["passed"] for t in doc["hosts"]["lg1"]["thresholds"]}
     assert lg1[("http_req_failed", "rate<0.15")] is False
+    # ... and lg1's k6 did not abort on it: k6 judged no threshold there (--no-thresholds), loadops did.
+    assert doc["hosts"]["lg1"]["verdict"] == "thresholds_failed" and doc["hosts"]["lg1"]["rc"] == 0
+    assert doc["aborted"] is None
     lg2 = {(t["metric"], t["expression"]): t["passed"] for t in doc["hosts"]["lg2"]["thresholds"]}
     assert lg2[("http_req_failed", "rate<0.05")] is True
     assert doc["verdict"] == "thresholds_failed" and doc["outcome"] == "passed", doc["reason"]
@@ -175,6 +179,35 @@ def test_a_split_test_on_n_machines_has_exactly_one_machines_numbers(
     assert [e["name"] for e in doc["endpoints"] if e["failed"]] == [target.url + "/no-such-page/"]
     assert suites[0].get("failures") == "3"
     assert time.monotonic() - started < 150
+
+
+def test_an_abort_on_fail_threshold_is_decided_on_all_machines_samples_and_stops_every_machine(
+        tmp_path, demo_target_factory):
+    """'count<250' on iterations with abortOnFail: one machine makes about 5 a second for 40 s (never 250
+    alone), three together cross it after about 17 s; the controller then stops every machine."""
+    target = demo_target_factory()
+    names = ["lg1", "lg2", "lg3"]
+    env = {name: {"FLEET_MODE": "long", "FLEET_ABORT_COUNT": "250"} for name in names}
+    proc = run_playbook(tmp_path, "smoke.yml", _vars(tmp_path, target, scenario_run_abort_check_interval=2),
+                        inventory_text=_inventory(tmp_path, names, env))
+    assert proc.returncode == 2, _out(proc)
+    doc = json.loads((_run_dir(tmp_path) / "verdict.json").read_text())
+    assert doc["verdict"] == "aborted" and doc["outcome"] == "failed", doc.get("reason")
+    aborted = doc["aborted"]
+    assert [(t["metric"], t["expression"]) for t in aborted["thresholds"]] == [("iterations", "count<250")], aborted
+    assert aborted["thresholds"][0]["observed"]["value"] >= 250 and aborted["elapsed_s"] < 38, aborted
+    assert doc["reason"].startswith("an abortOnFail threshold was crossed on all machines' samples after "), doc["reason"]
+    assert "iterations count<250" in doc["reason"]
+    assert "abortOnFail: crossed on all machines'' samples after" in " ".join(proc.stdout.split())
+    # No machine got there alone; every one was stopped early, and nothing of the run is left running.
+    for name in names:
+        host = doc["hosts"][name]
+        assert host["verdict"] == "interrupted", host
+        assert host["metrics"]["iterations"] < 250 and host["duration_s"] < 38, host
+        assert _k6_pids(tmp_path / ("on-" + name)) == []
+        assert not list((tmp_path / ("on-" + name)).glob("*/reduction.live.json*"))
+    assert doc["metrics"]["iterations"] >= 250
+    assert _observed(doc, "iterations", "count<250")["passed"] is False
 
 
 def test_a_machine_that_cannot_initialize_the_script_starts_nothing_anywhere(tmp_path, demo_target_factory):

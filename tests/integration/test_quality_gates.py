@@ -52,8 +52,9 @@ def test_ansible_test_sanity_passes():
 
 
 @pytest.mark.parametrize("name,kind,words", [
-    ("loadops.k6.k6_run", "module", ["memory_limit", "verdict", "thresholds"]),
-    ("loadops.k6.k6_lease", "module", ["lease", "jid", "async_dir", "expired"]),
+    ("loadops.k6.k6_run", "module", ["memory_limit", "verdict", "thresholds", "local_thresholds", "live_interval",
+                                     "abort_thresholds"]),
+    ("loadops.k6.k6_lease", "module", ["lease", "jid", "async_dir", "expired", "live_file"]),
     ("loadops.k6.run_timeout", "filter", ["total_duration_s", "minimum_margin"]),
     ("loadops.k6.lease_wait_over", "filter", ["until", "worker"]),
     ("loadops.k6.verdict_table", "filter", ["threshold", "verdict"]),
@@ -76,6 +77,7 @@ def test_ansible_test_sanity_passes():
     ("loadops.k6.image_reference", "test", ["registry", "digest"]),
     ("loadops.k6.k6_control", "module", ["wait_paused", "lease_file", "put_setup"]),
     ("loadops.k6.fleet_clocks", "filter", ["max_offset", "within_s", "uncertainty"]),
+    ("loadops.k6.fleet_abort", "filter", ["delayAbortEval", "elapsed_s", "no-thresholds"]),
 ])
 def test_plugin_docs_render_with_ansible_doc(name, kind, words):
     proc = _run([str(VENV_BIN / "ansible-doc"), "-t", kind, name], timeout=120)

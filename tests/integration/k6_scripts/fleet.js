@@ -7,6 +7,8 @@
 //   FLEET_FLAKY=1: 2 of every 10 iterations on this machine request a page that does not exist.
 //   FLEET_BREAK_INIT=1: the script fails while k6 initializes its VUs, on this machine (not in the
 //     first init, __VU 0, which `k6 inspect` also runs: the plan passes, the run cannot start).
+//   FLEET_ABORT_RATE=1: http_req_failed 'rate<0.15' gets abortOnFail (a flaky machine alone crosses it).
+//   FLEET_ABORT_COUNT=N: iterations 'count<N' with abortOnFail (crossed by all machines together).
 import http from 'k6/http';
 import exec from 'k6/execution';
 import { check, sleep } from 'k6';
@@ -47,8 +49,9 @@ export const options = {
     fleet_det: detThresholds,
     fleet_idx: ['max>=0'],
     // The long run (lost-machine test): 'count<5' is crossed for good long before the kill.
-    iterations: __ENV.FLEET_MODE === 'long' ? ['count>=0', 'count<5'] : ['count>=0'],
-    http_req_failed: ['rate<0.15', 'rate<0.05'],
+    iterations: (__ENV.FLEET_MODE === 'long' ? ['count>=0', 'count<5'] : ['count>=0']).concat(
+      __ENV.FLEET_ABORT_COUNT ? [{ threshold: 'count<' + __ENV.FLEET_ABORT_COUNT, abortOnFail: true }] : []),
+    http_req_failed: [__ENV.FLEET_ABORT_RATE ? { threshold: 'rate<0.15', abortOnFail: true } : 'rate<0.15', 'rate<0.05'],
     checks: ['rate==1'],
   },
   summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99.9)'],

@@ -193,3 +193,72 @@ def test_an_incomplete_run_marks_and_names_the_failures_that_are_final():
     table = verdict_table(doc)
     assert "FAIL (final)" in table and "FAIL (so far)" in table and "PASS (so far)" in table
     assert "(final)" not in verdict_table(complete) and "(so far)" not in verdict_table(complete)
+
+
+# --- a global abortOnFail (fleet_abort, run_verdict) ---------------------------------------------
+
+def _live(machine_counts):
+    """Live reductions as k6_lease returns them: http_reqs counted on each machine."""
+    from ansible_collections.loadops.k6.plugins.module_utils import k6_samples as smp
+    live = {}
+    for host, count in machine_counts.items():
+        if count is None:
+            live[host] = None
+            continue
+        reducer = smp.Reducer()
+        reducer.feed(b'{"type":"Metric","data":{"name":"http_reqs","type":"counter","contains":"default"},"metric":"http_reqs"}\n')
+        reducer.feed(b"".join(b'{"metric":"http_reqs","type":"Point","data":{"time":"2026-12-01T10:00:0%dZ","value":1,'
+                              b'"tags":{"name":"a"}}}\n' % (i % 10) for i in range(count)))
+        live[host] = reducer.to_dict(live=True)
+    return live
+
+
+def test_fleet_abort_merges_the_machines_live_samples():
+    from ansible_collections.loadops.k6.plugins.filter.fleet_abort import fleet_abort
+    declared = {"http_reqs": [{"threshold": "count<30", "abortOnFail": True, "delayAbortEval": None}, "count>0"]}
+    decided = fleet_abort(_live({"lg1": 12, "lg2": 12, "lg3": None}), thresholds=declared, elapsed_s=4.2)
+    assert decided["abort"] is False and decided["missing"] == ["lg3"] and decided["summary"] == ""
+    decided = fleet_abort(_live({"lg1": 12, "lg2": 12, "lg3": 12}), thresholds=declared, elapsed_s=4.2)
+    assert decided["abort"] is True and decided["samples"] == 36
+    assert decided["summary"] == ("crossed on all machines' samples after 4.2 s, stopping every machine: "
+                                  "http_reqs count<30 (count=36)")
+    waiting = fleet_abort(_live({"lg1": 40}), elapsed_s=4.2, thresholds={
+        "http_reqs": [{"threshold": "count<30", "abortOnFail": True, "delayAbortEval": "10s"}]})
+    assert waiting["abort"] is False and waiting["summary"] == (
+        "crossed, within delayAbortEval: http_reqs count<30 (count=40) (until 10 s)")
+
+
+@pytest.mark.parametrize("live, kwargs, message", [
+    ([], {}, "mapping of load machine"),
+    ({"lg1": None}, {"thresholds": ["count<1"]}, "thresholds object"),
+    ({"lg1": None}, {"thresholds": {}, "elapsed_s": "soon"}, "elapsed_s must be a number"),
+    ({"lg1": {"format": "other"}}, {"thresholds": {}}, "live reduction of lg1 cannot be read"),
+    ({"lg1": None}, {"thresholds": {"x": [{"threshold": "count<1", "abortOnFail": True, "delayAbortEval": "later"}]}},
+     "delayAbortEval 'later' is not a duration"),
+])
+def test_fleet_abort_refuses_bad_input_by_name(live, kwargs, message):
+    from ansible_collections.loadops.k6.plugins.filter.fleet_abort import fleet_abort
+    with pytest.raises(AnsibleFilterError, match=message):
+        fleet_abort(live, **kwargs)
+
+
+def test_a_global_abort_makes_the_fleet_run_aborted_and_says_why():
+    results = {"lg1": {"verdict": "interrupted"}, "lg2": {"verdict": "interrupted"}}
+    judged = {"thresholds": [{"metric": "http_reqs", "expression": "count<30", "passed": False, "abort_on_fail": True,
+                              "observed": {"stat": "count", "value": 41.0}}], "merged": ["lg1", "lg2"]}
+    aborted = {"abort": True, "elapsed_s": 4.2, "samples": 36, "summary": "crossed on all machines' samples after 4.2 s, "
+               "stopping every machine: http_reqs count<30 (count=36)",
+               "breached": [{"metric": "http_reqs", "expression": "count<30", "observed": {"stat": "count", "value": 36.0},
+                             "abort_on_fail": True, "passed": False}]}
+    doc = run_verdict(results, run_id="r", fleet={"judged": judged, "aborted": aborted})
+    assert doc["verdict"] == "aborted" and doc["outcome"] == "failed"
+    assert doc["reason"] == ("an abortOnFail threshold was crossed on all machines' samples after 4.2 s, stopping every "
+                             "machine: http_reqs count<30 (count=36)")
+    assert doc["aborted"]["thresholds"] == [{"metric": "http_reqs", "expression": "count<30",
+                                             "observed": {"stat": "count", "value": 36.0}}]
+    # Stopped everywhere without it: interrupted; a broken script or a lost machine still comes first.
+    assert run_verdict(results, run_id="r", fleet={"judged": judged, "aborted": {}})["verdict"] == "interrupted"
+    assert run_verdict(results, run_id="r", fleet={"judged": judged})["aborted"] is None
+    assert fleet_verdict(["interrupted", "oom_killed"], False, aborted=True) == "incomplete"
+    assert fleet_verdict(["interrupted", "script_error"], False, aborted=True) == "script_error"
+    assert fleet_verdict(["interrupted", "interrupted"], False, aborted=True) == "aborted"

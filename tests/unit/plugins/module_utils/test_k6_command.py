@@ -44,6 +44,8 @@ def test_parse_cpus_rejects_zero_negative_and_junk_naming_the_value(text):
     ({"execution_segment": "0:1/2", "execution_segment_sequence": "0,1/2,1"},
      ["k6", "run", "--execution-segment", "0:1/2", "--execution-segment-sequence", "0,1/2,1", "s.js"]),
     ({"outputs": [], "tags": {}, "address": None}, ["k6", "run", "s.js"]),
+    ({"no_thresholds": True, "no_setup": True}, ["k6", "run", "--no-setup", "--no-thresholds", "s.js"]),
+    ({"no_thresholds": False}, ["k6", "run", "s.js"]),
 ])
 def test_build_run_argv_renders_each_option_once_in_declared_order(options, expected):
     assert c.build_run_argv("k6", "s.js", **options) == expected

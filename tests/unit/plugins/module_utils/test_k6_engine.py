@@ -250,8 +250,13 @@ def test_passed_run_reports_verdict_thresholds_artifacts_and_is_not_failed(tmp_p
     assert result["k6_version"] == "1.1.0"
     assert result["thresholds"] and all(t["passed"] for t in result["thresholds"])
     assert result["msg"] == "all %d thresholds held" % len(result["thresholds"])
+    with open(os.path.join(FIXTURES, "inspect_passed.json")) as handle:
+        declared = json.load(handle)["thresholds"]
+    # Only the metrics with an abortOnFail threshold (a fleet run decides those on all machines' samples).
+    abort = dict((k, v) for k, v in declared.items() if any(isinstance(i, dict) and i.get("abortOnFail") for i in v))
+    assert list(abort) == ["iteration_duration{ scenario: default }"] and len(declared) > 1
     assert result["requirements"] == {"max_vus": 3, "total_duration_s": 34.0,
-                                      "memory_estimate_bytes": memory_estimate(3)}
+                                      "memory_estimate_bytes": memory_estimate(3), "abort_thresholds": abort}
     assert result["duration_s"] == 12.5
     assert result["warnings"] == []
     art = result["artifacts"]
@@ -655,3 +660,39 @@ def test_k6_failing_to_start_is_a_clear_error_and_leaves_no_run_dir(tmp_path):
     with pytest.raises(RunError, match="could not be started.*No such file"):
         s.run()
     assert not s.run_dir.exists()
+
+
+# ------------------------------------------------------------------------------ local_thresholds=false (fleet runs)
+class SamplesSupervisor(FakeSupervisor):
+    """k6 with --no-thresholds: exits 0 whatever the samples say; it writes them to the sample pipe."""
+
+    LINES = [b'{"type":"Metric","data":{"name":"http_req_duration","type":"trend","contains":"time"},"metric":"http_req_duration"}',
+             b'{"type":"Metric","data":{"name":"http_reqs","type":"counter","contains":"default"},"metric":"http_reqs"}']
+
+    def run(self, create_limiter, command_for, log_path, **kwargs):
+        outcome = super(SamplesSupervisor, self).run(create_limiter, command_for, log_path, **kwargs)
+        argv = self.runs[-1]["argv"]
+        pipe = [a.partition("=")[2] for a in argv if a.startswith("json=")][0]
+        points = [b'{"metric":"%s","type":"Point","data":{"time":"2026-12-01T10:00:0%dZ","value":%d,"tags":{"name":"x"}}}'
+                  % (metric, i, value) for i in range(5) for metric, value in ((b"http_req_duration", 4000), (b"http_reqs", 1))]
+        with open(pipe, "wb") as handle:
+            handle.write(b"\n".join(self.LINES + points) + b"\n")
+        return outcome
+
+
+def test_without_local_thresholds_k6_judges_none_and_loadops_judgement_decides(tmp_path):
+    s = Setup(tmp_path, supervisor=SamplesSupervisor(rc=0, summary="passed"), local_thresholds=False)
+    result = s.run()
+    assert "--no-thresholds" in s.fake_supervisor.runs[0]["argv"]
+    assert result["verdict"] == "thresholds_failed" and result["rc"] == 0 and result["failed"] is True
+    judged = dict(((t["metric"], t["expression"]), t["passed"]) for t in result["thresholds"])
+    assert judged[("http_req_duration", "max<3000")] is False and judged[("http_reqs", "count>10")] is False
+    assert "--no-thresholds" in result["evaluator"]["note"] and result["evaluator"]["differences"] == []
+    assert result["msg"].startswith("%d of %d thresholds crossed: " % (
+        len([t for t in result["thresholds"] if t["passed"] is False]), len(result["thresholds"])))
+
+
+def test_with_local_thresholds_k6_judges_and_no_thresholds_is_not_passed(tmp_path):
+    s = Setup(tmp_path)
+    s.run()
+    assert "--no-thresholds" not in s.fake_supervisor.runs[0]["argv"]

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import threading
+import time
 
 import pytest
 
@@ -295,3 +296,44 @@ def test_a_rate_counts_every_non_zero_value_as_true_like_k6():
     for seq, value in enumerate([0, 1, -1, 0.5, 0]):
         series.add(value, seq)
     assert ev.stat_value("rate", [series], "rate", 0) == 3 / 5.0  # k6's RateSink: s.Value != 0
+
+
+def test_the_pipe_reader_writes_the_reduction_so_far_of_the_metrics_asked_and_removes_it(tmp_path):
+    stream, _summary, _thresholds = _capture("four_endpoints")
+    path, live = str(tmp_path / smp.SAMPLES_PIPE), str(tmp_path / smp.LIVE_FILE)
+    now = [0.0]
+    reader = smp.PipeReader(path, smp.Reducer(EVERY_TREND), live=(live, 2.0, frozenset(["http_reqs", "http_req_duration"])),
+                            clock=lambda: now[0]).start()
+    deadline = time.monotonic() + 10
+    while not os.path.exists(live) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first = json.load(open(live))
+    assert first["live"] is True and first["samples"] == 0 and first["series"] == [] and oct(os.stat(live).st_mode & 0o777) == "0o600"
+    pipe = os.open(path, os.O_WRONLY)
+    os.write(pipe, stream[:len(stream) // 2].rpartition(b"\n")[0] + b"\n")
+    now[0] = 2.5  # the interval has passed: the next turn of the reader writes again
+    deadline = time.monotonic() + 10
+    while json.load(open(live))["samples"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    half = smp.load(live)
+    assert {s.metric for s in half.series.values()} == {"http_reqs", "http_req_duration"}
+    assert 0 < half.samples < _reduce(stream).samples
+    kept = [list(s.values) for s in half.series.values() if s.metric == "http_req_duration"]
+    assert kept and all(v == sorted(v) for v in kept)  # load() sorts what arrived in stream order
+    os.write(pipe, stream[len(stream[:len(stream) // 2].rpartition(b"\n")[0] + b"\n"):])
+    os.close(pipe)
+    reduced = reader.finish(timeout=30)
+    assert reader.problem is None and reader.live_problem is None
+    assert reduced.to_dict() == _reduce(stream).to_dict()
+    assert not os.path.exists(live) and not os.path.exists(live + ".tmp")
+
+
+def test_a_live_reduction_that_cannot_be_written_is_a_warning_not_a_lost_run(tmp_path):
+    stream, _summary, _thresholds = _capture("four_endpoints")
+    path = str(tmp_path / "p")
+    reader = smp.PipeReader(path, smp.Reducer(), live=(str(tmp_path / "missing" / "live.json"), 1.0, None)).start()
+    with open(path, "wb") as pipe:
+        pipe.write(stream)
+    reduced = reader.finish(timeout=30)
+    assert reader.problem is None and reduced.samples == _reduce(stream).samples
+    assert "live reduction" in reader.live_problem and "cannot be written" in reader.live_problem

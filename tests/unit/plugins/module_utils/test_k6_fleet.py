@@ -100,3 +100,76 @@ def test_declared_thresholds_come_back_from_the_first_result_that_has_any():
     assert fleet.declared_from([[], None, first]) == {"http_req_duration{name:a}": [
         {"threshold": "p(95)<300", "abortOnFail": True}, {"threshold": "max<900", "abortOnFail": False}]}
     assert fleet.declared_from([[], [{"metric": "x"}]]) == {}
+
+
+# ------------------------------------------------------------------ abortOnFail on all machines' samples
+def _abort(declared, elapsed_s=30.0, machines=3):
+    stream, _summary, _declared = _load("four_endpoints")
+    keep = {"http_req_duration"}
+    reducers = _dealt(stream, machines, keep)
+    return fleet.abort_check({"lg%d" % (i + 1): r for i, r in enumerate(reducers)}, declared, elapsed_s)
+
+
+def _whole(metric, stat, tags=None):
+    stream, _summary, _declared = _load("four_endpoints")
+    reduced = _dealt(stream, 1, {"http_req_duration"})[0]
+    kind = ev.kind_of(reduced, metric)
+    return ev.stat_value(kind, ev.matching(reduced, metric, tags or {}), stat, 30e9)
+
+
+def test_an_abort_threshold_crossed_on_the_union_stops_the_test():
+    count = _whole("http_reqs", "count")
+    declared = {"http_reqs": [{"threshold": "count<%d" % count, "abortOnFail": True, "delayAbortEval": None}]}
+    # Each machine holds a third of the requests: none alone reaches `count`, the union does.
+    decided = _abort(declared)
+    assert decided["abort"] is True and decided["waiting"] == []
+    assert [(t["metric"], t["expression"], t["observed"]["value"]) for t in decided["breached"]] == [
+        ("http_reqs", "count<%d" % count, count)]
+    assert decided["hosts"] == ["lg1", "lg2", "lg3"] and decided["samples"] > 0
+
+
+def test_a_threshold_that_holds_or_has_no_abort_on_fail_does_not_stop_it():
+    count = _whole("http_reqs", "count")
+    declared = {"http_reqs": [{"threshold": "count<%d" % (count + 1), "abortOnFail": True}, "count<1"],
+                "http_req_failed": [{"threshold": "rate<0.5", "abortOnFail": False}]}
+    assert _abort(declared)["abort"] is False
+
+
+def test_p95_on_the_union_is_judged_exactly_at_its_value():
+    p95 = _whole("http_req_duration", "p(95)")
+    at = {"http_req_duration": [{"threshold": "p(95)<%r" % p95, "abortOnFail": True}]}
+    below = {"http_req_duration": [{"threshold": "p(95)<=%r" % p95, "abortOnFail": True}]}
+    assert _abort(at)["abort"] is True and _abort(below)["abort"] is False
+
+
+def test_delay_abort_eval_holds_the_abort_until_the_test_has_run_longer():
+    declared = {"http_reqs": [{"threshold": "count<1", "abortOnFail": True, "delayAbortEval": "10s"}]}
+    early, at, late = _abort(declared, 9.0), _abort(declared, 10.0), _abort(declared, 10.5)
+    assert early["abort"] is False and early["waiting"][0]["delay_abort_eval_s"] == 10.0
+    assert at["abort"] is False  # k6: the delay must be shorter than the time spent (strictly)
+    assert late["abort"] is True and late["waiting"] == []
+
+
+def test_a_metric_without_samples_yet_is_not_judged_mid_run():
+    declared = {"http_reqs{name:never}": [{"threshold": "count>0", "abortOnFail": True}],
+                "nothing_yet": [{"threshold": "count>0", "abortOnFail": True}]}
+    assert _abort(declared) == dict(_abort(declared), abort=False, breached=[], waiting=[])
+
+
+def test_a_counter_rate_is_over_the_time_run_so_far():
+    count = _whole("http_reqs", "count")
+    declared = {"http_reqs": [{"threshold": "rate<%r" % (count / 10.0), "abortOnFail": True}]}
+    assert _abort(declared, elapsed_s=10.0)["abort"] is True  # exactly count/10 per second: not below it
+    assert _abort(declared, elapsed_s=11.0)["abort"] is False
+
+
+@pytest.mark.parametrize("value, seconds", [
+    (None, None), (1500, 1.5), ("1500", 1.5), ("10s", 10.0), ("1m30s", 90.0), ("250ms", 0.25), ("1d2h", 93600.0)])
+def test_delay_abort_eval_is_read_as_k6_reads_it(value, seconds):
+    assert fleet.delay_seconds(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "10 parsecs", True])
+def test_a_bad_delay_abort_eval_is_named(value):
+    with pytest.raises(ValueError, match="delayAbortEval"):
+        fleet.delay_seconds(value)

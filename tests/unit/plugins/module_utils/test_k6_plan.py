@@ -255,3 +255,29 @@ def test_validate_opens_creates_and_removes_no_file(monkeypatch, tmp_path):
                            execution_segment="0:1/2", execution_segment_sequence="0,1/2,1",
                            api_address="127.0.0.1:6565", timeout=60), now=NOW, rand=FirstChoice())
     assert plan.testid == "checkout-20261201T123456Z-aaaa"
+
+
+# ------------------------------------------------------------------------------ fleet: thresholds judged globally
+def test_thresholds_are_local_and_nothing_is_written_live_by_default():
+    plan = validate(params(tags={"testid": "t1"}))
+    assert plan.local_thresholds is True and plan.live_interval == 0 and plan.live_metrics is None
+
+
+def test_a_fleet_machine_judges_no_threshold_itself_and_writes_its_samples_so_far():
+    plan = validate(params(tags={"testid": "t1"}, local_thresholds=False, live_interval=2.5,
+                           live_metrics=["http_reqs", "iterations"]))
+    assert plan.local_thresholds is False and plan.live_interval == 2.5
+    assert plan.live_metrics == frozenset(["http_reqs", "iterations"])
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"local_thresholds": False, "samples": "off"}, "local_thresholds=false .* samples=off keeps none"),
+    ({"live_interval": 2, "samples": "off"}, "live_interval=2 .* samples=off keeps none"),
+    ({"live_interval": -1}, "live_interval -1 must be 0"),
+    ({"live_interval": float("inf")}, "live_interval inf must be 0"),
+    ({"live_interval": "often"}, "live_interval 'often' is not a number"),
+    ({"live_metrics": "http_reqs"}, "live_metrics 'http_reqs' must be a list"),
+])
+def test_bad_fleet_judging_options_are_named(over, message):
+    with pytest.raises(RunError, match=message):
+        validate(params(tags={"testid": "t1"}, **over))

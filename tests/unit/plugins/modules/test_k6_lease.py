@@ -224,3 +224,14 @@ def test_a_real_k6_lookalike_is_found_and_stopped(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_live_reduction_comes_back_with_the_renewal(tmp_path):
+    live = tmp_path / "reduction.live.json"
+    result = k6_lease.lease({"path": None, "jid": None, "live_file": str(live)})
+    assert result["live"] is None  # not written yet
+    live.write_text('{"format": "loadops.k6/reduction", "version": 1, "live": true, "samples": 3, "series": []}')
+    assert k6_lease.lease({"live_file": str(live)})["live"]["samples"] == 3
+    live.write_text('{"format": "loadops.k6/redu')  # cut off: never happens (rename), still no traceback
+    assert k6_lease.lease({"live_file": str(live)})["live"] is None
+    assert "live" not in k6_lease.lease({"path": str(tmp_path / "gone")})
