@@ -86,13 +86,13 @@ def test_influxdb_on_a_network_address_with_authentication_or_on_loopback_passes
         assert "is not a loopback address" not in proc.stdout, proc.stdout[-3000:]
 
 
-def _urls(tmp_path: Path, inventory: str, extra: dict = None) -> dict:
+def _urls(tmp_path: Path, inventory: str, extra: dict = None, variable: str = "scenario_run_influxdb_url") -> dict:
     playbook = tmp_path / "url.yml"
     playbook.write_text(
         "- name: Show the metrics URL\n  hosts: load_generators\n  gather_facts: false\n"
         "  vars_files: [%s]\n  tasks:\n    - name: URL\n      ansible.builtin.debug:\n"
-        "        msg: \"URL {{ inventory_hostname }} {{ scenario_run_influxdb_url }}\"\n"
-        % (REPO / "roles/scenario_run/defaults/main.yml"))
+        "        msg: \"URL {{ inventory_hostname }} {{ %s or '-' }}\"\n"
+        % (REPO / "roles/scenario_run/defaults/main.yml", variable))
     proc = run_playbook(tmp_path, playbook, extra or {}, inventory_text=inventory)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     return dict(re.findall(r"msg: URL (\S+) (\S+)", proc.stdout))
@@ -125,3 +125,25 @@ def test_a_legacy_env_url_still_wins_over_the_metrics_host(tmp_path):
     inventory = _inventory({"lg1": ""}, {"mx": "influxdb_bind_address: 10.0.0.5"})
     legacy = {"_scenario_run_legacy": {"vars": {"scenario_run_influxdb_url": "http://legacy.example:8086/old"}}}
     assert _urls(tmp_path, inventory, legacy) == {"lg1": "http://legacy.example:8086/old"}
+
+
+def test_the_grafana_link_names_the_metrics_hosts_grafana(tmp_path):
+    def links(inventory):
+        return _urls(tmp_path, inventory, variable="scenario_run_grafana_url")
+    # Without a metrics group: the load machine's own Grafana, if the inventory installs one, as before.
+    assert links(_inventory({"lg1": "grafana_install_method: docker"})) == {"lg1": "http://127.0.0.1:3000"}
+    assert links(_inventory({"lg1": ""})) == {"lg1": "-"}
+    # With one: the metrics host's, whatever the load machines' own settings say.
+    loopback = _inventory({"lg1": "grafana_install_method: none", "lg2": ""}, {"mx": "grafana_install_method: docker"})
+    assert links(loopback) == {"lg1": "http://127.0.0.1:3000", "lg2": "http://127.0.0.1:3000"}
+    everywhere = _inventory({"lg1": ""}, {"mx": "grafana_install_method: apt, grafana_http_addr: 0.0.0.0, "
+                                                "ansible_host: 192.0.2.7, grafana_http_port: 3300"})
+    assert links(everywhere) == {"lg1": "http://192.0.2.7:3300"}
+    bound = _inventory({"lg1": ""}, {"mx": "grafana_install_method: apt, grafana_http_addr: 10.0.0.5"})
+    assert links(bound) == {"lg1": "http://10.0.0.5:3000"}
+    given = _inventory({"lg1": ""}, {"mx": "grafana_install_method: apt, grafana_url: 'https://grafana.example.net'"})
+    assert links(given) == {"lg1": "https://grafana.example.net"}
+    assert links(_inventory({"lg1": "grafana_install_method: docker"}, {"mx": ""})) == {"lg1": "-"}
+    # The metrics host is one of the load machines: its own settings there, and the others name it.
+    assert links(_inventory({"lg1": "grafana_install_method: docker, grafana_http_addr: 0.0.0.0", "lg2": ""},
+                            {"lg1": ""})) == {"lg1": "http://127.0.0.1:3000", "lg2": "http://lg1:3000"}
