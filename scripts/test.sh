@@ -7,7 +7,8 @@
 #   4. one pytest run: unit tests, integration tests (real k6, InfluxDB, cgroups, docker, systemd
 #      in containers), ansible-lint, ansible-test sanity and Molecule, as tests. Sanity, lint and
 #      the Molecule scenarios on containers of their own run in the background while the serial
-#      integration tests run (tests/integration/gates.py); the slowest tests are listed at the end.
+#      integration tests run, then the integration tests that need only loopback and tmp in a second
+#      pytest (tests/integration/gates.py); the slowest tests are listed at the end.
 # Extra arguments go to pytest (e.g. -k molecule, -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -146,6 +146,14 @@ def k6_env() -> Dict[str, str]:
     return env
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
+def pytest_collection_modifyitems(session, config, items):
+    """When the whole suite runs, the tests that only need loopback and tmp run in a second pytest
+    in the background, after the gates (gates.py)."""
+    if not config.option.collectonly:
+        items[:] = gates.move_to_background(items, lambda moved: config.hook.pytest_deselected(items=moved))
+
+
 def pytest_collection_finish(session):
     """The CPU-only gates start as soon as their tests are known to run (see gates.py)."""
     if not session.config.option.collectonly:
@@ -163,3 +171,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("background gates (seconds from the session's start)")
         for line in found:
             terminalreporter.write_line(line)
+    text = gates.background_summary()
+    if text:
+        terminalreporter.section("background tests (gates.py)")
+        terminalreporter.write(text)

@@ -38,6 +38,19 @@ def _need(condition, reason):
         pytest.skip(reason)
 
 
+def test_background_integration_tests_pass():
+    """The integration tests gates.py ran in a pytest of their own beside this one (BACKGROUND_FILES)."""
+    found = gates.background_result()
+    if found is None:
+        # Selected alone, the background files run in this session; in the whole suite they must move.
+        _need(not IN_CI, "the background tests did not start (see gates.move_to_background)")
+        pytest.skip("no test was moved to the background (run alone, or no child cgroup here)")
+    rc, output, nodeids = found
+    assert nodeids, "nothing ran in the background"
+    assert rc == 0, output[-12000:]
+    assert " passed" in output.splitlines()[-1], output[-3000:]
+
+
 # These two started in the background when pytest collected them (gates.py, conftest.py).
 def test_ansible_lint_production_profile_passes():
     rc, output = gates.result("ansible_lint")
