@@ -81,14 +81,14 @@ class Series(object):
         if self.values is not None:
             self.values.append(value)
 
-    def to_dict(self):
+    def to_dict(self, level=6):
         out = {"metric": self.metric, "tags": dict(self.tags), "count": self.count, "sum": self.sum,
                "min": self.min, "max": self.max, "trues": self.trues, "last": self.last, "seq": self.seq}
         if self.values is not None:
             packed = array.array("d", self.values)
             if sys.byteorder != "little":
                 packed.byteswap()
-            out["values"] = base64.b64encode(zlib.compress(packed.tobytes(), 6)).decode("ascii")
+            out["values"] = base64.b64encode(zlib.compress(packed.tobytes(), level)).decode("ascii")
         return out
 
     @classmethod
@@ -187,12 +187,12 @@ class Reducer(object):
                 series.values = array.array("d", sorted(series.values))
         return self
 
-    def to_dict(self, metrics=None, **extra):
-        """The reduction as a dict; with ``metrics``, only the series of those metrics."""
+    def to_dict(self, metrics=None, level=6, **extra):
+        """The reduction as a dict; with ``metrics``, only the series of those metrics; ``level``: zlib's."""
         chosen = [s for s in self.series.values() if metrics is None or s.metric in metrics]
         out = {"format": FORMAT, "version": VERSION, "samples": self.samples, "bad_lines": self.bad_lines,
                "first_time": self.first_time, "last_time": self.last_time, "metrics": self.types,
-               "series": [s.to_dict() for s in sorted(chosen, key=lambda s: (s.metric, s.tags))]}
+               "series": [s.to_dict(level) for s in sorted(chosen, key=lambda s: (s.metric, s.tags))]}
         out.update(extra)
         return out
 
@@ -202,13 +202,13 @@ def _time_of(line):
     return line[start:line.find(b'"', start)].decode("ascii", "replace")
 
 
-def write(reducer, path, metrics=None, **extra):
+def write(reducer, path, metrics=None, level=6, **extra):
     """reduction.json, private to its owner, written whole or not at all."""
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(reducer.to_dict(metrics=metrics, **extra), handle, separators=(",", ":"))
+            json.dump(reducer.to_dict(metrics=metrics, level=level, **extra), handle, separators=(",", ":"))
         os.rename(tmp, path)
     except BaseException:
         try:
@@ -334,7 +334,8 @@ class PipeReader(object):
             return
         self._live_due = now + interval
         try:
-            write(self.reducer, path, metrics=metrics, live=True, written_at=time.time())
+            # zlib's fastest level: written every few seconds while k6 runs, read once
+            write(self.reducer, path, metrics=metrics, level=1, live=True, written_at=time.time())
         except (OSError, ValueError) as exc:
             self.live_problem = "the live reduction %s cannot be written (%s); abortOnFail is not judged " \
                                 "across machines from here on" % (path, exc)
