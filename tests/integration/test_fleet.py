@@ -51,6 +51,9 @@ def _vars(tmp_path, target, **more):
         "scenario_run_controller_results_dir": str(tmp_path / "on-controller"),
         "scenario_run_baseline_dir": str(tmp_path / "baselines"),
         "scenario_run_progress_interval": 3,
+        # These tests run beside others (gates.py): on a busy 2-core machine a tick of three machines'
+        # tasks can outlast the default 10 s lease. What a lapse does is test_stop.py's subject.
+        "scenario_run_lease_ttl": 30,
         "scenario_run_fail_on_thresholds": False,
         "scenario_run_fail_on_regression": False,
     }, **AS_MODULE_USER, **more)
@@ -188,7 +191,8 @@ def test_an_abort_on_fail_threshold_is_decided_on_all_machines_samples_and_stops
     target = demo_target_factory()
     names = ["lg1", "lg2", "lg3"]
     env = {name: {"FLEET_MODE": "long", "FLEET_ABORT_COUNT": "250"} for name in names}
-    proc = run_playbook(tmp_path, "smoke.yml", _vars(tmp_path, target, scenario_run_abort_check_interval=2),
+    # One tick every 5 s: a progress line and a check of the abortOnFail thresholds (the default interval).
+    proc = run_playbook(tmp_path, "smoke.yml", _vars(tmp_path, target, scenario_run_progress_interval=5),
                         inventory_text=_inventory(tmp_path, names, env))
     assert proc.returncode == 2, _out(proc)
     doc = json.loads((_run_dir(tmp_path) / "verdict.json").read_text())
