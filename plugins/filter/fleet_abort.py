@@ -97,13 +97,13 @@ def fleet_abort(live, thresholds=None, elapsed_s=0.0):
         raise AnsibleFilterError("fleet_abort's elapsed_s must be a number of seconds, got %r" % (elapsed_s,))
     reductions, missing = {}, []
     for host in sorted(live, key=str):
+        if not isinstance(live[host], dict):
+            missing.append(str(host))  # not written yet, or its run has ended
+            continue
         try:
-            reductions[str(host)] = k6_samples.load(live[host]) if isinstance(live[host], dict) else None
+            reductions[str(host)] = k6_samples.load(live[host])
         except (ValueError, KeyError, TypeError) as exc:
             raise AnsibleFilterError("the live reduction of %s cannot be read: %s" % (host, exc))
-        if reductions[str(host)] is None:
-            del reductions[str(host)]
-            missing.append(str(host))
     try:
         result = k6_fleet.abort_check(reductions, thresholds or {}, elapsed)
     except ValueError as exc:

@@ -198,14 +198,18 @@ def check_file_outputs(outputs, run_dir):
                                "name (it lands in that directory)" % (output, run_dir))
 
 
+def _seconds(given, name):
+    """A parameter in seconds as a float (may be inf or nan: the caller checks its range)."""
+    try:
+        return float(given)
+    except (TypeError, ValueError):
+        raise RunError("%s %r is not a number of seconds" % (name, given))
+
+
 def _lease(params):
     lease_file = params.get("lease_file") or None
     ttl = params.get("lease_ttl")
-    ttl = 10.0 if ttl is None else ttl
-    try:
-        ttl = float(ttl)
-    except (TypeError, ValueError):
-        raise RunError("lease_ttl %r is not a number of seconds" % (ttl,))
+    ttl = _seconds(10.0 if ttl is None else ttl, "lease_ttl")
     if not math.isfinite(ttl) or ttl < 2:
         raise RunError("lease_ttl %r must be a finite number of seconds, at least 2" % (ttl,))
     return lease_file, ttl
@@ -260,10 +264,7 @@ def validate(params, check_mode=False, now=None, rand=random):
 
 def _live(params, samples):
     given = params.get("live_interval") or 0
-    try:
-        interval = float(given)
-    except (TypeError, ValueError):
-        raise RunError("live_interval %r is not a number of seconds" % (given,))
+    interval = _seconds(given, "live_interval")
     if not math.isfinite(interval) or interval < 0:
         raise RunError("live_interval %r must be 0 (off) or a positive number of seconds" % (given,))
     if interval and samples == "off":
