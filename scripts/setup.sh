@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Controller setup: a pinned Python virtual environment in .venv and a link that lets this
 # checkout answer to `loadops.k6.*` without `ansible-galaxy collection install`.
-# Safe to re-run: when requirements.txt and the interpreter are unchanged it only checks.
+# Safe to re-run: when the requirements files and the interpreter are unchanged it only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -17,14 +17,14 @@ if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
 fi
 
 stamp=.venv/.loadops-requirements
-want="$(sha256sum requirements.txt | cut -d' ' -f1) $("$py" -c 'import sys; print(sys.version.split()[0])')"
+want="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1) $("$py" -c 'import sys; print(sys.version.split()[0])')"
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "setup: .venv is up to date"
 else
-  echo "setup: building .venv from requirements.txt (about a minute)"
+  echo "setup: building .venv from requirements-dev.txt (about a minute)"
   rm -rf .venv
   "$py" -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt 2> >(grep -v "^WARNING: Location" >&2)
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2)
   echo "$want" > "$stamp"
 fi
 

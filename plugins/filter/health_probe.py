@@ -16,6 +16,9 @@ description:
     and its host is on O(allowed_targets) (the rule of P(loadops.k6.disallowed_targets#filter)), at most
     O(max_redirects) times. With O(allow_redirects=false) it is a problem - k6 gets C(K6_MAX_REDIRECTS=0)
     then and would not follow it either, so its own health check would fail.
+  - A TLS failure (status -1 with C(CERTIFICATE_VERIFY_FAILED), a bad CA bundle, TLS spoken to a plain HTTP
+    port) is a problem naming the URL, the reason and the setting that fixes it (C(scenario_run_ca_file),
+    C(scenario_run_validate_certs), C(scenario_run_base_url)).
   - Any other answer is judged by P(loadops.k6.preflight_problem#filter) (kind V(health)).
   - Locations are quoted without credentials or query.
 positional: _input
@@ -43,6 +46,12 @@ options:
     description: How many redirects may be followed (k6's own default is 10).
     type: int
     default: 10
+  ca_file:
+    description:
+      - C(scenario_run_ca_file) as the user gave it (quoted in the message about an untrusted certificate),
+        empty when none was given.
+    type: str
+    default: ""
 author:
   - loadops.k6 developers (@loadops)
 """
@@ -72,6 +81,7 @@ _value:
       type: str
 """
 
+import re
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ansible.errors import AnsibleFilterError
@@ -79,6 +89,47 @@ from ansible_collections.loadops.k6.plugins.filter.disallowed_targets import dis
 from ansible_collections.loadops.k6.plugins.filter.preflight_problem import preflight_problem
 
 REDIRECTS = (301, 302, 303, 307, 308)
+# ansible.builtin.uri reports a failed TLS check as status -1 and
+# "Request failed: <urlopen error [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: REASON (_ssl.c:N)>".
+_VERIFY = re.compile(r"CERTIFICATE_VERIFY_FAILED\]?\s*(?:certificate verify failed:\s*)?(?P<reason>[^<>]*?)\s*(?:\(_ssl\.c:\d+\))?>?\s*$",
+                     re.I)
+_BAD_CA = re.compile(r"\[X509: [A-Z_]+\][^<>]*?(?=\s*\(_ssl\.c|\s*$)|PEM lib|no certificate or crl found", re.I)
+_NOT_TLS = re.compile(r"WRONG_VERSION_NUMBER|wrong version number|record layer failure|http request", re.I)
+_SKIP = ("or scenario_run_validate_certs: false to skip the check in the probe and in k6 "
+         "(--insecure-skip-tls-verify)")
+
+
+def tls_problem(result, url, ca_file=""):
+    """The problem of a probe that failed in TLS, or "" when it did not."""
+    try:
+        status = int(result.get("status", -1))
+    except (TypeError, ValueError):
+        status = -1
+    msg = str(result.get("msg") or "")
+    if status > 0 or not msg:
+        return ""
+    shown = _shown(url)
+    match = _VERIFY.search(msg)
+    if match:
+        reason = match.group("reason").strip().rstrip(".") or "certificate verify failed"
+        if "mismatch" in reason.lower() or "not valid for" in reason.lower():
+            return ("the certificate of %s is not valid for the host in that URL (%s); use the name the certificate "
+                    "was issued for in scenario_run_base_url, %s." % (shown, reason, _SKIP))
+        if "expired" in reason.lower() or "not yet valid" in reason.lower():
+            return "the certificate of %s is out of its validity period (%s); renew it on the target, %s." % (
+                shown, reason, _SKIP)
+        if ca_file:
+            return ("the certificate of %s is not trusted even with scenario_run_ca_file %s (%s); put the CA that "
+                    "signed it (and any intermediate CA) into that PEM bundle, %s." % (shown, ca_file, reason, _SKIP))
+        return ("the certificate of %s is not trusted by the load machine (%s); set scenario_run_ca_file to the PEM "
+                "bundle, on the controller, of the CA that signed it (an internal CA), %s." % (shown, reason, _SKIP))
+    if ca_file and _BAD_CA.search(msg):
+        return ("the CA bundle of scenario_run_ca_file %s could not be loaded for %s (%s); give a PEM file of CA "
+                "certificates (-----BEGIN CERTIFICATE-----)." % (ca_file, shown, _BAD_CA.search(msg).group(0).strip()))
+    if url.lower().startswith("https:") and _NOT_TLS.search(msg):
+        return ("%s does not speak TLS on that port (%s); use http:// in scenario_run_base_url, or the port where the "
+                "target serves HTTPS." % (shown, _NOT_TLS.search(msg).group(0)))
+    return ""
 
 
 def _shown(url):
@@ -103,7 +154,7 @@ def _state(state):
         raise AnsibleFilterError("health_probe: hops must be a number, got %r" % (state.get("hops"),))
 
 
-def health_probe(result, state, allowed_targets, allow_redirects=False, max_redirects=10):
+def health_probe(result, state, allowed_targets, allow_redirects=False, max_redirects=10, ca_file=""):
     if not isinstance(result, dict):
         raise AnsibleFilterError("health_probe expects the registered result of ansible.builtin.uri, got %s"
                                  % type(result).__name__)
@@ -118,7 +169,7 @@ def health_probe(result, state, allowed_targets, allow_redirects=False, max_redi
         return {"url": url, "hops": hops, "done": True, "problem": problem}
 
     if status not in REDIRECTS or not location:
-        return stop(preflight_problem(result, "health", url))
+        return stop(tls_problem(result, url, ca_file or "") or preflight_problem(result, "health", url))
     target = urljoin(url, location)
     if not allow_redirects:
         return stop("the health endpoint %s answered %d, a redirect to %s, which neither this probe nor k6 follows "

@@ -44,9 +44,9 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Read the legacy .env next to the inventory, if any
+- name: Read the legacy .env next to the inventory, else in the directory ansible-playbook runs from
   ansible.builtin.set_fact:
-    _legacy: "{{ lookup('loadops.k6.legacy_env', inventory_dir ~ '/.env', playbook_dir ~ '/../.env') }}"
+    _legacy: "{{ lookup('loadops.k6.legacy_env', inventory_dir ~ '/.env', lookup('loadops.k6.controller_cwd') ~ '/.env') }}"
   no_log: true
 """
 

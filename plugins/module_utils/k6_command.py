@@ -23,6 +23,11 @@ BASE_ENV = {
     "K6_NO_COLOR": "true",
 }
 
+# k6 1.1.0 has no option for the CA that signed the target's certificate (tlsAuth is for client
+# certificates): its HTTP client trusts Go's system roots, which on Linux are read from SSL_CERT_FILE
+# (in place of the distribution's bundle file) plus every file in /etc/ssl/certs (or SSL_CERT_DIR).
+CA_FILE_ENV = "SSL_CERT_FILE"
+
 # The name-based fallback: env values under such names are secrets even outside secret_env
 # (K6_PASS, K6_AUTH_HEADER, K6_SESSION_COOKIE, K6_PRIVATE_KEY, K6_INFLUXDB_PASSWORD ...).
 SECRET_KEY_PATTERN = re.compile(r"(PASS|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH|COOKIE|SESSION|BEARER)", re.I)
@@ -115,6 +120,7 @@ RUN_OPTIONS = (
     ("no_setup", switch("--no-setup")),
     ("no_teardown", switch("--no-teardown")),
     ("no_thresholds", switch("--no-thresholds")),
+    ("insecure_skip_tls_verify", switch("--insecure-skip-tls-verify")),
 )
 
 
@@ -144,11 +150,14 @@ def build_env(base, user_env=None, html_report=None):
 
 
 def secret_values(user_env=None, outputs=None):
-    """Values that must never be shown: env values under secret-looking keys, URL passwords."""
+    """Values that must never be shown: env values under secret-looking keys, URL passwords (in
+    outputs, and in env values such as an HTTPS_PROXY with a login)."""
     found = set()
     for key, value in (user_env or {}).items():
         if value not in (None, "") and SECRET_KEY_PATTERN.search(str(key)):
             found.add(str(value))
+        for match in URL_USERINFO.finditer(str(value or "")):
+            found.add(match.group("password"))
     for output in outputs or []:
         for match in URL_USERINFO.finditer(str(output)):
             found.add(match.group("password"))

@@ -244,7 +244,7 @@ class ContainerLimiter(limits.Limiter):
 
     def __init__(self, docker, image, run_name, k6_args, env, memory_limit=None, cpu_limit=None, limited=True,
                  scripts_dir=None, run_dir=None, workdir=None, user=None, root=limits.CGROUP_ROOT,
-                 proc_cgroup_text=None, tmpdir=None, mounts_of_cgroups=None, testid=None):
+                 proc_cgroup_text=None, tmpdir=None, mounts_of_cgroups=None, testid=None, extra_mounts=()):
         super(ContainerLimiter, self).__init__(memory_limit if limited else None, cpu_limit if limited else None)
         self.docker = docker
         self.image = image
@@ -265,7 +265,8 @@ class ContainerLimiter(limits.Limiter):
         self.create_options = dict(
             name=run_name, labels={STATE_LABEL: testid or run_name}, network="host", pull="never", user=user,
             memory=self.memory_limit, memory_swap=self.memory_limit, cpus=self.cpu_limit,
-            cgroup_parent=self.parent, mounts=[(scripts_dir, "ro"), (run_dir, "rw")], workdir=workdir)
+            cgroup_parent=self.parent, mounts=[(scripts_dir, "ro"), (run_dir, "rw")] + list(extra_mounts),
+            workdir=workdir)
         self.k6_args = list(k6_args)
 
     # argv for humans (cmd): the env file's path is a placeholder, its contents never shown
@@ -414,6 +415,8 @@ class DockerRunner(Runner):
                               "(read-only), so move the script under it or widen scripts_dir" % (plan.script_given, scripts_dir))
         self.scripts_dir = check_mount_path(scripts_dir, "scripts_dir")
         check_mount_path(os.path.abspath(plan.results_dir), "results_dir")
+        if plan.ca_file:
+            check_mount_path(plan.ca_file, "ca_file")
         env_file_text(dict(plan.env, **plan.secret_env))
 
     def _prefix(self):
@@ -440,6 +443,7 @@ class DockerRunner(Runner):
                            "make the scripts world-readable (chmod -R o+rX %s)"
                            % (self.plan.script_given, self.image_user[0], self.plan.image, unreadable,
                               os.stat(unreadable).st_mode & 0o7777, self.scripts_dir))
+        self.check_ca_file(self.image_user[0], self.image_user[1], "uid %d in image %s" % (self.image_user[0], self.plan.image))
 
     # ------------------------------------------------------------------ version and inspect
     def _throwaway(self, k6_args, what, timeout, extra_env=None):
@@ -486,7 +490,9 @@ class DockerRunner(Runner):
             self.docker, self.plan.image, "loadops-k6-" + self.plan.testid, run_argv[1:], env,
             memory_limit=self.plan.memory_limit, cpu_limit=self.plan.cpu_limit, limited=self.plan.limiter != "none",
             scripts_dir=self.scripts_dir, run_dir=run_dir, workdir=run_dir, user=self.docker_user,
-            testid=self.plan.testid)
+            testid=self.plan.testid,
+            # The CA bundle k6 trusts (SSL_CERT_FILE), read-only at its own path.
+            extra_mounts=[(self.plan.ca_file, "ro")] if self.plan.ca_file else [])
         try:
             limiter.create()
         except DockerError as exc:

@@ -220,7 +220,7 @@ class Engine(object):
             summary_export=os.path.abspath(artifacts["summary"]), summary_trend_stats=plan.summary_trend_stats,
             execution_segment=plan.execution_segment, execution_segment_sequence=plan.execution_segment_sequence,
             paused=plan.paused, no_setup=plan.no_setup, no_teardown=plan.no_teardown,
-            no_thresholds=not plan.local_thresholds)
+            no_thresholds=not plan.local_thresholds, insecure_skip_tls_verify=not plan.validate_certs)
 
     def supervise(self, info):
         """k6 runs: (Outcome, artifacts, cmd for humans)."""

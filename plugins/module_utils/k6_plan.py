@@ -24,6 +24,16 @@ from .k6_limits import LIMITERS
 
 RUNNERS = ("auto", "binary", "docker")
 FILE_OUTPUTS = ("json", "csv")
+# k6 1.1.0's outputs (internal/cmd/outputs.go), less the removed ones (REMOVED_OUTPUTS) and web-dashboard
+# (the module makes report.html itself, html_report). Extension outputs of an xk6 build are named xk6-...
+KNOWN_OUTPUTS = ("cloud", "csv", "experimental-opentelemetry", "experimental-prometheus-rw", "influxdb", "json")
+EXTENSION_OUTPUT_PREFIX = "xk6-"
+REMOVED_OUTPUTS = {
+    "kafka": "was removed in k6 v0.34.0 (the xk6-output-kafka extension replaces it)",
+    "datadog": "was removed in k6 v0.34.0 (use experimental-opentelemetry or a statsd extension)",
+    "statsd": "was removed in k6 v0.55.0 (an xk6 statsd extension replaces it)",
+    "web-dashboard": "is already used for report.html (html_report)",
+}
 DEFAULT_IMAGE = "loadops/k6:1.1.0"
 DEFAULT_TREND_STATS = ("avg", "min", "med", "max", "p(90)", "p(95)", "p(99)")
 
@@ -70,6 +80,8 @@ Plan = collections.namedtuple("Plan", [
     "local_thresholds",  # False: k6 runs with --no-thresholds (no local abortOnFail); loadops judges the samples
     "live_interval",     # seconds between writes of reduction.live.json (0: none)
     "live_metrics",      # the metrics it holds (None: all)
+    "ca_file",           # absolute path of a PEM CA bundle k6 trusts (SSL_CERT_FILE), or None
+    "validate_certs",    # False: k6 runs with --insecure-skip-tls-verify
 ])
 
 SAMPLE_MODES = ("reduce", "keep", "off")
@@ -183,7 +195,18 @@ def _env_and_outputs(params):
         if not isinstance(output, str) or not _OUTPUT.match(output):
             raise RunError("outputs entry %r must look like TYPE or TYPE=ARG (e.g. influxdb=http://127.0.0.1:8086/k6, "
                            "json=out.json)" % (output,))
+        check_output_type(output)
     return env, secret_env, outputs
+
+
+def check_output_type(output):
+    """TYPE of TYPE=ARG must be an output k6 1.1.0 has, or an xk6 extension's (xk6-...)."""
+    kind = output.partition("=")[0]
+    if kind in KNOWN_OUTPUTS or (kind.startswith(EXTENSION_OUTPUT_PREFIX) and len(kind) > len(EXTENSION_OUTPUT_PREFIX)):
+        return
+    why = REMOVED_OUTPUTS.get(kind, "is not an output of k6 1.1.0")
+    raise RunError("outputs entry %s: the output type %s %s; use one of %s, or an xk6 extension's output (xk6-...)"
+                   % (cmdlib.mask(output, ()), kind, why, ", ".join(KNOWN_OUTPUTS)))
 
 
 def check_file_outputs(outputs, run_dir):
@@ -191,8 +214,9 @@ def check_file_outputs(outputs, run_dir):
     path must point inside it."""
     for output in outputs:
         kind, sep, target = output.partition("=")
-        if kind in FILE_OUTPUTS and sep and os.path.isabs(target):
-            real = os.path.normpath(target)
+        if kind in FILE_OUTPUTS and sep:
+            # A relative name lands in the run's directory (k6 runs there); ../ would leave it.
+            real = os.path.normpath(os.path.join(run_dir, target))
             if not real.startswith(run_dir.rstrip("/") + "/"):
                 raise RunError("outputs entry %s writes outside the run's results directory %s; give a relative file "
                                "name (it lands in that directory)" % (output, run_dir))
@@ -243,6 +267,7 @@ def validate(params, check_mode=False, now=None, rand=random):
     paused = params.get("paused") is True
     if paused and not params.get("api_address"):
         raise RunError("paused=true needs api_address (k6 is resumed through its REST API, e.g. 127.0.0.1:6565)")
+    ca_file, validate_certs = _tls(params, env, secret_env)
     secrets = set(cmdlib.secret_values(env, outputs)) | {str(v) for v in secret_env.values() if v not in (None, "")}
     return Plan(
         script=os.path.abspath(params["script"]), script_given=params["script"], runner=runner,
@@ -259,7 +284,17 @@ def validate(params, check_mode=False, now=None, rand=random):
         secret_env=secret_env, secrets=frozenset(secrets), run_as_user=params.get("run_as_user") or None,
         lease_file=lease_file, lease_ttl=lease_ttl, check_mode=bool(check_mode), samples=samples,
         paused=paused, no_setup=params.get("no_setup") is True, no_teardown=params.get("no_teardown") is True,
-        local_thresholds=local_thresholds, live_interval=live_interval, live_metrics=live_metrics)
+        local_thresholds=local_thresholds, live_interval=live_interval, live_metrics=live_metrics,
+        ca_file=ca_file, validate_certs=validate_certs)
+
+
+def _tls(params, env, secret_env):
+    """(ca_file or None, validate_certs). The CA bundle reaches k6 as SSL_CERT_FILE: given twice is refused."""
+    ca_file = params.get("ca_file") or None
+    if ca_file and (cmdlib.CA_FILE_ENV in env or cmdlib.CA_FILE_ENV in secret_env):
+        raise RunError("ca_file %s and %s in env both name the CA bundle k6 trusts; give it once, as ca_file"
+                       % (ca_file, cmdlib.CA_FILE_ENV))
+    return (os.path.abspath(ca_file) if ca_file else None), params.get("validate_certs", True) is not False
 
 
 def _live(params, samples):

@@ -151,9 +151,34 @@ class Runner(abc.ABC):
         if html_report and "K6_WEB_DASHBOARD_PERIOD" not in self.plan.env:
             # The export is only written when at least one period has elapsed (measured, k6 1.1.0).
             env["K6_WEB_DASHBOARD_PERIOD"] = "1s"
+        if self.plan.ca_file:
+            env[cmdlib.CA_FILE_ENV] = self.plan.ca_file
         env.update(extra or {})
         env.update((str(k), "" if v is None else str(v)) for k, v in self.plan.secret_env.items())
         return env
+
+    def check_ca_file(self, uid, gid, who):
+        """ca_file is a PEM file with a certificate that k6, running as uid:gid (who), can read."""
+        path = self.plan.ca_file
+        if not path:
+            return
+        if not os.path.isfile(path):
+            raise RunError("ca_file %s does not exist on the load machine or is not a file; give the path of a PEM "
+                           "bundle of the CA certificates that sign the target's certificate" % path)
+        unreadable = unreadable_path(path, uid, gid, "/") if uid != os.geteuid() else (
+            None if os.access(path, os.R_OK) else path)
+        if unreadable:
+            raise RunError("ca_file %s is not readable by %s, the user k6 runs as (%s has mode %04o); make it "
+                           "readable for that user (chmod o+r on the file, o+x on its directories)"
+                           % (path, who, unreadable, os.stat(unreadable).st_mode & 0o7777))
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(4 * 1024 * 1024)
+        except OSError as exc:
+            raise RunError("ca_file %s cannot be read: %s" % (path, exc.strerror))
+        if b"-----BEGIN CERTIFICATE-----" not in head:
+            raise RunError("ca_file %s holds no PEM certificate (no -----BEGIN CERTIFICATE----- line); give a PEM "
+                           "bundle of CA certificates (convert a DER file with openssl x509 -inform der)" % path)
 
     def keeper_seconds(self):
         """How long a limiter's helper may outlive a SIGKILLed module."""
@@ -202,6 +227,10 @@ class BinaryRunner(Runner):
                                    self.plan.script_given, self.user.name, self.user.uid, unreadable,
                                    os.stat(unreadable).st_mode & 0o7777))
             self.check_results_dir_reachable()
+        if self.user is not None:
+            self.check_ca_file(self.user.uid, self.user.gid, "%s (uid %d)" % (self.user.name, self.user.uid))
+        else:
+            self.check_ca_file(os.geteuid(), os.getegid(), "uid %d" % os.geteuid())
         if self.plan.limiter in ("auto", "systemd"):
             # Asked once, here, so that check mode also refuses limiter=systemd where it cannot work.
             self.systemd = self.systemd_probe(self.run_cmd)

@@ -93,6 +93,25 @@ options:
       - A name may not be in both O(env) and O(secret_env).
     type: dict
     default: {}
+  validate_certs:
+    description:
+      - Whether k6 checks the TLS certificates of the hosts it sends requests to. V(false) runs k6 with
+        C(--insecure-skip-tls-verify) (a script's own C(insecureSkipTLSVerify) option is not overridden).
+    type: bool
+    default: true
+  ca_file:
+    description:
+      - A PEM bundle on the load machine with the CA certificates that sign the target's certificate (an
+        internal CA). k6 1.1.0 has no option of its own for it, so it reaches k6 as E(SSL_CERT_FILE), which Go
+        reads in place of the distribution's bundle file; the files in C(/etc/ssl/certs) (or E(SSL_CERT_DIR))
+        are still trusted.
+      - It must be readable by the user k6 runs as. With O(runner=docker) it is mounted read-only into the
+        container at the same path.
+      - May not be given together with E(SSL_CERT_FILE) in O(env) or O(secret_env).
+      - Proxies need no option - E(HTTP_PROXY), E(HTTPS_PROXY) and E(NO_PROXY) in O(env) reach k6, whose HTTP
+        client follows them (never for loopback addresses or C(localhost)). A password in a proxy URL is masked
+        like any secret.
+    type: path
   run_as_user:
     description:
       - The system user k6 runs as, for example V(loadops-k6) (created by the M(loadops.k6.k6_runner) role).
@@ -123,8 +142,11 @@ options:
   outputs:
     description:
       - k6 C(--out) values, for example V(influxdb=http://127.0.0.1:8086/k6) or V(json=samples.json).
-      - File outputs (C(json), C(csv)) land in the run's directory - give a relative name; an absolute
-        path outside that directory is refused.
+      - The type must be one of k6 1.1.0's outputs - C(json), C(csv), C(influxdb), C(experimental-prometheus-rw),
+        C(experimental-opentelemetry), C(cloud) - or an xk6 extension's (C(xk6-...), e.g. C(xk6-influxdb)); the
+        removed C(kafka), C(statsd) and C(datadog), and C(web-dashboard) (see O(html_report)), are refused.
+      - File outputs (C(json), C(csv)) land in the run's directory - give a relative name; a path outside
+        that directory (absolute, or through C(..)) is refused.
     type: list
     elements: str
     default: []
@@ -433,6 +455,8 @@ ARGUMENT_SPEC = dict(
     scripts_dir=dict(type="path"),
     env=dict(type="dict", default={}),
     secret_env=dict(type="dict", default={}, no_log=True),
+    validate_certs=dict(type="bool", default=True),
+    ca_file=dict(type="path"),
     run_as_user=dict(type="str"),
     lease_file=dict(type="path"),
     lease_ttl=dict(type="float", default=10.0),

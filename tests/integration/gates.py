@@ -13,8 +13,9 @@ Each gate is a process group started here; one still running at the end of the s
 by its own pid.
 
 The background tests, last in that queue. The integration tests of BACKGROUND_FILES need no
-container, no InfluxDB and no fixed port (playbooks over the local connection, k6 against demo
-targets on free ports, results under their own tmp directories). When the whole suite runs (their
+container, no shared InfluxDB (a private influxd on free ports at most) and no fixed port (playbooks
+over the local connection, k6 against demo targets on free ports, results under their own tmp
+directories). When the whole suite runs (their
 wrapper test in test_quality_gates.py is selected) they leave this session and run, once the gates
 above are done, in a second pytest of their own beside the serial tests: the serial tests use
 about one core (one playbook at a time), so the other one would idle once the gates end. (Started
@@ -50,7 +51,9 @@ ORDER = ["sanity", "ansible_lint", "molecule-default", "molecule-nosystemd"]
 TIMEOUT_S = {"sanity": 2400, "ansible_lint": 900, "molecule-default": 1800, "molecule-nosystemd": 1800}
 
 BACKGROUND_FILES = ("test_fleet.py", "test_k6_control_playbook.py", "test_playbooks.py", "test_samples.py",
-                    "test_scenarios.py", "test_stop.py", "test_k6_run_playbook.py")
+                    "test_scenarios.py", "test_stop.py", "test_k6_run_playbook.py", "test_installed_collection.py",
+                    "test_tls_targets.py", "test_team_credentials.py", "test_grafana_variables.py",
+                    "test_packaging.py", "test_readable_output.py")
 BACKGROUND_WRAPPER = "test_background_integration_tests_pass"
 BACKGROUND_TIMEOUT_S = 3600
 BACKGROUND_CGROUP = "loadops-tests-background"

@@ -79,7 +79,7 @@ def _recap_changed(proc: subprocess.CompletedProcess) -> int:
 
 def _role_vars(base: Path, **more) -> dict:
     return dict({"grafana_provisioning_dir": str(base / "provisioning"),
-                 "grafana_dashboards_dir": str(base / "dashboards"),
+                 "grafana_dashboard_provider_dir": str(base / "dashboards"),
                  "grafana_datasource_uid": DS_UID,
                  "grafana_influxdb_url": "http://127.0.0.1:1/unused"}, **more)
 

@@ -94,7 +94,7 @@ def _vars(tmp_path: Path, name: str, influx_url: str, reader_pw: str, **more) ->
         "grafana_container_name": name,
         "grafana_http_port": services.free_port(),  # never 3000
         "grafana_provisioning_dir": str(tmp_path / "provisioning"),
-        "grafana_dashboards_dir": str(tmp_path / "dashboards"),
+        "grafana_dashboard_provider_dir": str(tmp_path / "dashboards"),
         "grafana_data_dir": str(tmp_path / "data"),
         "grafana_admin_password_file": str(tmp_path / "secrets" / "admin-password"),
         "grafana_datasource_uid": DS_UID,
@@ -150,7 +150,7 @@ def test_docker_method_installs_checks_and_removes_grafana(tmp_path, container, 
     assert "GF_SECURITY_ADMIN_PASSWORD" not in env
     mounts = {m["Destination"]: (m["Source"], m["RW"]) for m in info["Mounts"]}
     assert mounts["/etc/grafana/provisioning"] == (extra["grafana_provisioning_dir"], False)
-    assert mounts[extra["grafana_dashboards_dir"]] == (extra["grafana_dashboards_dir"], False)
+    assert mounts[extra["grafana_dashboard_provider_dir"]] == (extra["grafana_dashboard_provider_dir"], False)
     assert mounts["/var/lib/grafana"] == (extra["grafana_data_dir"], True)
     assert _listeners(port) == {"127.0.0.1:%d" % port}
 

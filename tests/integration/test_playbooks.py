@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
 
 
-def _playbook(playbook, extra_vars, tmp_path, *args, timeout=300, host_vars=None):
+def _playbook(playbook, extra_vars, tmp_path, *args, timeout=300, host_vars=None, ansible_env=None):
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
         "load_generators:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
@@ -25,6 +25,7 @@ def _playbook(playbook, extra_vars, tmp_path, *args, timeout=300, host_vars=None
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "K6_"))}
     env["PATH"] = "%s:%s" % (VENV_BIN, env.get("PATH", ""))
     env["ANSIBLE_NOCOLOR"] = "1"
+    env.update(ansible_env or {})  # e.g. ANSIBLE_CALLBACK_RESULT_FORMAT over the checkout's ansible.cfg
     return subprocess.run(
         [str(VENV_BIN / "ansible-playbook"), "playbooks/%s" % playbook, "-i", str(inventory), "-e", "@%s" % extra, *args],
         cwd=str(REPO), env=env, capture_output=True, text=True, timeout=timeout, check=False)

@@ -37,8 +37,24 @@ def test_spec_defaults_match_literal_defaults(role):
             name, value, options[name].get("default"))
 
 
+# Variables several roles read as one setting (each of those roles declares it with the same default).
+SHARED = {"loadops_credentials_dir"}
+
+
 @pytest.mark.parametrize("role", ROLE_NAMES)
 def test_public_variables_carry_the_role_prefix(role):
     defaults = _load(role)[0]
-    for name in defaults:
+    for name in set(defaults) - SHARED:
         assert name.startswith(role + "_"), "%s does not start with %s_" % (name, role)
+
+
+def test_a_shared_variable_has_one_default_and_one_description_in_every_role():
+    declared = {}
+    for role in ROLE_NAMES:
+        defaults, options = _load(role)
+        for name in SHARED & set(defaults):
+            declared.setdefault(name, []).append((role, defaults[name], options[name]))
+    assert set(declared) == SHARED, declared
+    for name, found in declared.items():
+        assert len({repr(default) for _role, default, _spec in found}) == 1, (name, found)
+        assert len({repr(spec) for _role, _default, spec in found}) == 1, (name, found)

@@ -70,3 +70,56 @@ def test_bad_input_is_an_error():
         health_probe("200", START, LOOPBACK)
     with pytest.raises(AnsibleFilterError):
         health_probe({"status": 200}, {"hops": 1}, LOOPBACK)
+
+
+# --- TLS -------------------------------------------------------------------------------------------
+HTTPS = "https://127.0.0.1:8443/health/"
+# What ansible.builtin.uri (ansible-core 2.19, Python 3.11) answered, recorded against a test server.
+UNTRUSTED = ("Status code was -1 and not [200]: Request failed: <urlopen error [SSL: CERTIFICATE_VERIFY_FAILED] "
+             "certificate verify failed: unable to get local issuer certificate (_ssl.c:1006)>")
+MISMATCH = ("Status code was -1 and not [200]: Request failed: <urlopen error [SSL: CERTIFICATE_VERIFY_FAILED] "
+            "certificate verify failed: Hostname mismatch, certificate is not valid for 'localhost'. (_ssl.c:1006)>")
+BAD_CA = ("Status code was -1 and not [200]: Connection failure: [X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate "
+          "or crl found (_ssl.c:4154)")
+PLAIN_PORT = ("Status code was -1 and not [200]: Request failed: <urlopen error [SSL: WRONG_VERSION_NUMBER] wrong "
+              "version number (_ssl.c:1006)>")
+
+
+def test_an_untrusted_certificate_names_the_url_the_reason_and_both_settings():
+    step = health_probe({"status": -1, "msg": UNTRUSTED}, HTTPS, LOOPBACK)
+    assert step["done"]
+    assert step["problem"] == (
+        "the certificate of https://127.0.0.1:8443/health/ is not trusted by the load machine (unable to get local "
+        "issuer certificate); set scenario_run_ca_file to the PEM bundle, on the controller, of the CA that signed "
+        "it (an internal CA), or scenario_run_validate_certs: false to skip the check in the probe and in k6 "
+        "(--insecure-skip-tls-verify).")
+
+
+def test_an_untrusted_certificate_despite_a_ca_file_names_that_file():
+    step = health_probe({"status": -1, "msg": UNTRUSTED}, HTTPS, LOOPBACK, ca_file="certs/corp-ca.pem")
+    assert "is not trusted even with scenario_run_ca_file certs/corp-ca.pem" in step["problem"]
+    assert "put the CA that signed it (and any intermediate CA) into that PEM bundle" in step["problem"]
+
+
+def test_a_certificate_for_another_name_says_to_use_the_name_it_was_issued_for():
+    problem = health_probe({"status": -1, "msg": MISMATCH}, "https://localhost:8443/health/", LOOPBACK)["problem"]
+    assert problem.startswith("the certificate of https://localhost:8443/health/ is not valid for the host in that "
+                              "URL (Hostname mismatch, certificate is not valid for 'localhost');")
+    assert "scenario_run_base_url" in problem and "scenario_run_validate_certs: false" in problem
+
+
+def test_a_ca_file_that_holds_no_certificate_is_named():
+    problem = health_probe({"status": -1, "msg": BAD_CA}, HTTPS, LOOPBACK, ca_file="/x/ca.key")["problem"]
+    assert problem.startswith("the CA bundle of scenario_run_ca_file /x/ca.key could not be loaded for "
+                              "https://127.0.0.1:8443/health/ ([X509: NO_CERTIFICATE_OR_CRL_FOUND]")
+
+
+def test_https_to_a_plain_http_port_says_so():
+    problem = health_probe({"status": -1, "msg": PLAIN_PORT}, HTTPS, LOOPBACK)["problem"]
+    assert problem.startswith("https://127.0.0.1:8443/health/ does not speak TLS on that port (WRONG_VERSION_NUMBER);")
+
+
+def test_a_refused_connection_over_https_is_still_judged_as_no_answer():
+    step = health_probe({"status": -1, "msg": "Request failed: <urlopen error [Errno 111] Connection refused>"},
+                        HTTPS, LOOPBACK, ca_file="ca.pem")
+    assert "did not answer ([Errno 111] Connection refused)" in step["problem"]

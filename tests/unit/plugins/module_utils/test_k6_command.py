@@ -46,6 +46,14 @@ def test_parse_cpus_rejects_zero_negative_and_junk_naming_the_value(text):
     ({"outputs": [], "tags": {}, "address": None}, ["k6", "run", "s.js"]),
     ({"no_thresholds": True, "no_setup": True}, ["k6", "run", "--no-setup", "--no-thresholds", "s.js"]),
     ({"no_thresholds": False}, ["k6", "run", "s.js"]),
+    ({"insecure_skip_tls_verify": True}, ["k6", "run", "--insecure-skip-tls-verify", "s.js"]),
+    ({"insecure_skip_tls_verify": False}, ["k6", "run", "s.js"]),
+    # scenario_run_tags beside the role's own: one --tag each, sorted, values as text.
+    ({"tags": {"testid": "t1", "team": "payments", "build": 1234}},
+     ["k6", "run", "--tag", "build=1234", "--tag", "team=payments", "--tag", "testid=t1", "s.js"]),
+    ({"outputs": ["influxdb=http://127.0.0.1:8086/k6", "json=samples.json", "csv=samples.csv.gz"]},
+     ["k6", "run", "--out", "influxdb=http://127.0.0.1:8086/k6", "--out", "json=samples.json", "--out", "csv=samples.csv.gz",
+      "s.js"]),
 ])
 def test_build_run_argv_renders_each_option_once_in_declared_order(options, expected):
     assert c.build_run_argv("k6", "s.js", **options) == expected
@@ -119,3 +127,11 @@ def test_credentials_a_script_obtains_at_run_time_are_masked_in_their_usual_shap
 def test_ordinary_lines_are_left_alone_by_the_runtime_credential_rule():
     line = "level=info msg=\"the token endpoint answered 200\" source=console"
     assert c.mask(line, set()) == line
+
+
+def test_a_password_in_a_proxy_url_of_the_env_is_a_secret_and_the_proxy_host_is_not():
+    env = {"HTTPS_PROXY": "http://loaduser:pr0xy-pw@proxy.example.net:3128", "HTTP_PROXY": "http://proxy:3128"}
+    secrets = c.secret_values(env, [])
+    assert secrets == {"pr0xy-pw"}
+    assert c.mask("proxyconnect tcp via " + env["HTTPS_PROXY"], secrets) == (
+        "proxyconnect tcp via http://loaduser:********@proxy.example.net:3128")

@@ -196,6 +196,16 @@ BAD = {
     "output_uppercase": (dict(outputs=["InfluxDB=http://h/db"]), ["'InfluxDB=http://h/db'", "TYPE=ARG"]),
     "output_empty": (dict(outputs=[""]), ["''", "TYPE or TYPE=ARG"]),
     "output_not_text": (dict(outputs=[{"influxdb": "x"}]), ["{'influxdb': 'x'}", "TYPE=ARG"]),
+    "output_unknown_type": (dict(outputs=["influx=http://h/db"]),
+                            ["influx=http://h/db", "output type influx", "not an output of k6 1.1.0",
+                             "experimental-prometheus-rw"]),
+    "output_removed_statsd": (dict(outputs=["statsd"]), ["output type statsd", "removed in k6 v0.55.0"]),
+    "output_web_dashboard": (dict(outputs=["web-dashboard"]), ["output type web-dashboard", "html_report"]),
+    "output_bare_xk6_prefix": (dict(outputs=["xk6-=x"]), ["output type xk6-", "xk6-..."]),
+    "output_unknown_masks_password": (dict(outputs=["influx=http://u:pw-secret@h/db"]),
+                                      ["influx=http://u:********@h/db", "output type influx"]),
+    "file_output_relative_escape": (dict(outputs=["json=../other/x.json"]),
+                                    ["json=../other/x.json", "outside the run's results directory"]),
     "segment_without_sequence": (dict(execution_segment="0:1/3"), ["'0:1/3'", "execution_segment_sequence"]),
     "sequence_without_segment": (dict(execution_segment_sequence="0,1/2,1"), ["execution_segment_sequence is set"]),
     "segment_without_colon": (seg("1/3", "0,1/3,1"), ["'1/3'", "START:END"]),
@@ -281,3 +291,10 @@ def test_a_fleet_machine_judges_no_threshold_itself_and_writes_its_samples_so_fa
 def test_bad_fleet_judging_options_are_named(over, message):
     with pytest.raises(RunError, match=message):
         validate(params(tags={"testid": "t1"}, **over))
+
+
+@pytest.mark.parametrize("output", ["json=samples.json", "csv=samples.csv.gz", "influxdb=http://127.0.0.1:8086/k6",
+                                    "experimental-prometheus-rw", "experimental-opentelemetry", "cloud",
+                                    "xk6-influxdb=http://127.0.0.1:8086"])
+def test_every_output_type_of_k6_1_1_0_and_xk6_extensions_is_accepted(output):
+    assert validate(params(outputs=[output], tags={"testid": "t"})).outputs == [output]
