@@ -146,6 +146,11 @@ def k6_env() -> Dict[str, str]:
     return env
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "%s: needs only loopback and tmp; runs in the background pytest "
+                            "when the whole suite runs (gates.py)" % gates.BACKGROUND_MARK)
+
+
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
 def pytest_collection_modifyitems(session, config, items):
     """When the whole suite runs, the tests that only need loopback and tmp run in a second pytest

@@ -15,7 +15,7 @@ by its own pid.
 The background tests, last in that queue. The integration tests of BACKGROUND_FILES need no
 container, no shared InfluxDB (a private influxd on free ports at most) and no fixed port (playbooks
 over the local connection, k6 against demo targets on free ports, results under their own tmp
-directories). When the whole suite runs (their
+directories), and so do the tests of other files marked `background`. When the whole suite runs (their
 wrapper test in test_quality_gates.py is selected) they leave this session and run, once the gates
 above are done, in a second pytest of their own beside the serial tests: the serial tests use
 about one core (one playbook at a time), so the other one would idle once the gates end. (Started
@@ -54,6 +54,8 @@ BACKGROUND_FILES = ("test_fleet.py", "test_k6_control_playbook.py", "test_playbo
                     "test_scenarios.py", "test_stop.py", "test_k6_run_playbook.py", "test_installed_collection.py",
                     "test_tls_targets.py", "test_team_credentials.py", "test_grafana_variables.py",
                     "test_packaging.py", "test_readable_output.py")
+# Single tests of other files that need no more than those (marked @pytest.mark.background).
+BACKGROUND_MARK = "background"
 BACKGROUND_WRAPPER = "test_background_integration_tests_pass"
 BACKGROUND_TIMEOUT_S = 3600
 BACKGROUND_CGROUP = "loadops-tests-background"
@@ -254,7 +256,8 @@ def move_to_background(items, deselect) -> List:
     global _background  # pylint: disable=global-statement
     if _background is not None or not any(getattr(i, "originalname", i.name) == BACKGROUND_WRAPPER for i in items):
         return items
-    moved = [item for item in items if Path(str(item.fspath)).name in BACKGROUND_FILES]
+    moved = [item for item in items
+             if Path(str(item.fspath)).name in BACKGROUND_FILES or item.get_closest_marker(BACKGROUND_MARK)]
     cgroup = _child_cgroup() if moved else None
     if cgroup is None:
         return items

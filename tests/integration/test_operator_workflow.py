@@ -24,6 +24,8 @@ import pytest
 from services import AS_MODULE_USER, INFLUXD, REPO, Influxd, run_playbook
 
 SCRIPTS = REPO / "k6" / "scripts"
+# Loopback and tmp only: run in the background pytest beside the serial tests (gates.py).
+BACKGROUND = pytest.mark.background
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -390,6 +392,7 @@ def test_k6_writes_to_an_influxdb_with_authentication_as_the_write_only_user(tmp
 SECRET = "Zq8-legacy-Secret-77"
 
 
+@BACKGROUND
 def test_legacy_env_next_to_the_inventory_configures_the_run_and_hides_its_secrets(tmp_path, demo_target_factory, free_port):
     target = demo_target_factory("--email", "legacy@example.net", "--password", SECRET)
     (tmp_path / ".env").write_text(
@@ -426,6 +429,7 @@ def test_legacy_env_next_to_the_inventory_configures_the_run_and_hides_its_secre
             assert SECRET not in path.read_text(errors="replace"), path
 
 
+@BACKGROUND
 def test_inventory_values_win_over_the_legacy_env(tmp_path, demo_target, free_port):
     (tmp_path / ".env").write_text("K6_BASE_URL=http://127.0.0.1:%d\nK6_DOCKER_MEMORY=1g\n" % free_port)
     proc = _playbook(tmp_path, "smoke.yml", _vars(tmp_path),
@@ -460,6 +464,7 @@ def test_a_named_legacy_env_file_must_exist(tmp_path, demo_target):
 
 # --- baselines and regressions -------------------------------------------------------------------
 
+@BACKGROUND
 def test_baseline_per_endpoint_of_the_seed_scenario_then_a_regression_fails_with_a_table_then_a_clean_run_passes(
         tmp_path, demo_target_factory):
     """The seed's smoke scenario names every request but sets no per-endpoint threshold: the sample
@@ -515,6 +520,7 @@ def _endpoint_script(tmp_path):
     return str(script)
 
 
+@BACKGROUND
 def test_baseline_per_endpoint_flags_only_the_endpoint_that_slowed(tmp_path, demo_target_factory):
     script = _endpoint_script(tmp_path)
     fast = demo_target_factory()
@@ -536,6 +542,7 @@ def test_baseline_per_endpoint_flags_only_the_endpoint_that_slowed(tmp_path, dem
     assert {r["series"] for r in regression["rows"] if r["status"] == "ok"} >= {"endpoint /api/campaigns/", "endpoint /auth/me/"}
 
 
+@BACKGROUND
 def test_a_failed_run_is_not_saved_as_baseline(tmp_path, demo_target_factory):
     slow = demo_target_factory("--latency", "/api/tasks/=400", "--latency", "/api/campaigns/=400")
     proc = _playbook(tmp_path, "smoke.yml", _vars(tmp_path, slow.url, scenario_run_save_baseline=True))
